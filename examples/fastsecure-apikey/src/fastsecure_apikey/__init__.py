@@ -1,0 +1,1 @@
+"""Example API-key plugin."""

@@ -1,0 +1,259 @@
+"""FastAPI integration: the ``requires_auth`` dependency, WebSockets, middleware, OpenAPI.
+
+The only FastAPI-aware module. Answers: 401 with ``WWW-Authenticate`` for missing or bad
+credentials, 403 for missing scopes, 503 when a store cannot answer, 400 for a path whose
+canonical form would match a different requirement. Never 500, never a pass-through.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import HTTPException, Request, Security, WebSocket, WebSocketException, status
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .exceptions import StoreUnavailableError
+from .matching import canonical_path, needs_canonical_check
+from .providers import LOGIN_FIELDS
+from .results import AuthenticationRequirement, AuthenticationResult, FailureReason
+
+if TYPE_CHECKING:
+    from .manager import AuthenticationManager
+
+logger = logging.getLogger("fastsecure")
+
+STATE_KEY = "fastsecure_auth"
+"""``request.state.fastsecure_auth`` holds ``(requirement, result)`` once a request passed."""
+
+_DETAILS = {
+    FailureReason.MISSING_CREDENTIALS: "Not authenticated",
+    FailureReason.INVALID_CREDENTIALS: "Invalid authentication credentials",
+    FailureReason.INSUFFICIENT_SCOPE: "Insufficient scope",
+    FailureReason.NO_REQUIREMENT: "Not authenticated",
+}
+
+
+class AuthFailure(Exception):
+    """Internal: an evaluation that must be answered with ``status_code``."""
+
+    def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None):
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = headers or {}
+        super().__init__(detail)
+
+    def as_http(self) -> HTTPException:
+        return HTTPException(self.status_code, self.detail, headers=self.headers or None)
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router routes: ``scope["path"]`` without the ``root_path`` prefix."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
+def _challenges(manager: AuthenticationManager, requirement: AuthenticationRequirement | None) -> str:
+    names = requirement.providers if requirement is not None else tuple(manager.get_available_providers())
+    seen: dict[str, None] = {}
+    for name in names:
+        try:
+            seen[manager.get_provider(name).challenge()] = None
+        except Exception:
+            continue
+    return ", ".join(seen) or "Bearer"
+
+
+async def authorize(
+    manager: AuthenticationManager,
+    connection: HTTPConnection,
+    requirement: AuthenticationRequirement | None = None,
+) -> AuthenticationResult:
+    """Evaluate the request against a requirement (the path's when none is given).
+
+    Raises :class:`AuthFailure` with the status to answer; never anything else.
+    """
+    scope = connection.scope
+    path = route_path(scope)
+    if requirement is None:
+        requirement = manager.get_requirement(path)
+        if needs_canonical_check(path) and manager.get_requirement(canonical_path(path)) is not requirement:
+            raise AuthFailure(status.HTTP_400_BAD_REQUEST, "Malformed request path")
+        if requirement is None:
+            requirement = manager.default_requirement
+            if requirement is None:
+                raise AuthFailure(
+                    status.HTTP_401_UNAUTHORIZED,
+                    "Not authenticated",
+                    {"WWW-Authenticate": _challenges(manager, None)},
+                )
+    state = scope.get("state")
+    if state is not None:
+        cached = state.get(STATE_KEY)
+        if cached is not None and cached[0] is requirement:
+            return cached[1]  # type: ignore[no-any-return]
+    try:
+        credentials: dict[str, dict[str, Any]] = {}
+        for name in (*requirement.providers, *requirement.optional):
+            found = await manager.get_provider(name).extract_credentials(connection)
+            if found:
+                presented = {k: v for k, v in found.items() if k not in LOGIN_FIELDS}
+                if presented:
+                    credentials[name] = presented
+        result = await manager.evaluate(requirement, credentials)
+    except StoreUnavailableError:
+        logger.warning("fastsecure: store unavailable while authenticating %s", path)
+        raise AuthFailure(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Authentication service unavailable",
+            {"Retry-After": "5"},
+        ) from None
+    except Exception as exc:  # fail closed: a bug is a denial, not a 500
+        logger.error("fastsecure: authentication of %s failed with %s", path, type(exc).__name__)
+        raise AuthFailure(
+            status.HTTP_401_UNAUTHORIZED,
+            "Invalid authentication credentials",
+            {"WWW-Authenticate": _challenges(manager, requirement)},
+        ) from None
+    if result.success:
+        if state is not None:
+            state[STATE_KEY] = (requirement, result)
+        return result
+    reason = result.failure_reason or FailureReason.INVALID_CREDENTIALS
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "fastsecure: %s denied (%s) by %s %s: %s",
+            path,
+            reason.value,
+            requirement.strategy_name,
+            list(requirement.providers),
+            result.metadata.get("errors") or result.metadata.get("error"),
+        )
+    headers = {}
+    if reason.status_code == status.HTTP_401_UNAUTHORIZED:
+        headers["WWW-Authenticate"] = _challenges(manager, requirement)
+    raise AuthFailure(reason.status_code, _DETAILS.get(reason, "Not authenticated"), headers)
+
+
+class AuthDependency:
+    """A FastAPI dependency; its signature lists each provider's security scheme.
+
+    FastAPI documents only schemes it finds as dependencies, so the signature is generated
+    from the providers (the one place that does so); the scheme values themselves are not
+    used: each provider reads its own credential from the request.
+    """
+
+    def __init__(
+        self,
+        manager: AuthenticationManager,
+        *,
+        requirement: AuthenticationRequirement | None = None,
+        auto_error: bool = True,
+    ) -> None:
+        self.manager = manager
+        self.requirement = requirement
+        self.auto_error = auto_error
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return dependency_signature(self.manager, self.requirement)
+
+    async def __call__(self, request: Request, **_schemes: Any) -> AuthenticationResult | None:
+        try:
+            return await authorize(self.manager, request, self.requirement)
+        except AuthFailure as failure:
+            if not self.auto_error and failure.status_code in (401, 403):
+                return None
+            raise failure.as_http() from None
+
+
+def dependency_signature(
+    manager: AuthenticationManager, requirement: AuthenticationRequirement | None
+) -> inspect.Signature:
+    """``(request, <one Security(...) per provider scheme>)`` for OpenAPI."""
+    names = (
+        (*requirement.providers, *requirement.optional)
+        if requirement is not None
+        else tuple(manager.get_available_providers())
+    )
+    params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+    for name in names:
+        try:
+            schemes = manager.get_provider(name).security_schemes()
+        except Exception:  # a provider without schemes still authenticates
+            continue
+        for scheme in schemes:
+            params.append(
+                inspect.Parameter(
+                    f"fastsecure_scheme_{len(params)}",
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=Security(scheme),
+                    annotation=Any,
+                )
+            )
+    return inspect.Signature(params)
+
+
+class WebSocketAuthDependency:
+    """The path requirements for WebSocket routes; failure closes with 1008 (policy)."""
+
+    def __init__(self, manager: AuthenticationManager, requirement: AuthenticationRequirement | None = None):
+        self.manager = manager
+        self.requirement = requirement
+
+    async def __call__(self, websocket: WebSocket) -> AuthenticationResult:
+        try:
+            return await authorize(self.manager, websocket, self.requirement)
+        except AuthFailure as failure:
+            code = status.WS_1013_TRY_AGAIN_LATER if failure.status_code == 503 else status.WS_1008_POLICY_VIOLATION
+            raise WebSocketException(code=code, reason=failure.detail) from None
+
+
+class AuthenticationMiddleware:
+    """Enforces path requirements app-wide, before routing; paths without one pass.
+
+    ``app.add_middleware(AuthenticationMiddleware, manager=auth_manager)``. The result is
+    left in ``request.state.fastsecure_auth`` and reused by ``requires_auth``.
+    """
+
+    def __init__(self, app: ASGIApp, manager: AuthenticationManager) -> None:
+        self.app = app
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path = route_path(scope)
+        requirement = self.manager.get_requirement(path)
+        if needs_canonical_check(path) and self.manager.get_requirement(canonical_path(path)) is not requirement:
+            await self._deny(scope, receive, send, AuthFailure(400, "Malformed request path"))
+            return
+        if requirement is None:
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})
+        try:
+            await authorize(self.manager, HTTPConnection(scope, receive), requirement)
+        except AuthFailure as failure:
+            await self._deny(scope, receive, send, failure)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _deny(scope: Scope, receive: Receive, send: Send, failure: AuthFailure) -> None:
+        if scope["type"] == "websocket":
+            code = 1013 if failure.status_code == 503 else 1008
+            await send({"type": "websocket.close", "code": code, "reason": failure.detail})
+            return
+        body = json.dumps({"detail": failure.detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in failure.headers.items()]
+        await send({"type": "http.response.start", "status": failure.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

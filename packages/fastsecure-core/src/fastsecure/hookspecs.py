@@ -1,0 +1,108 @@
+"""The hook specifications: everything a FastSecure plugin can implement.
+
+A plugin is a module named by an entry point in the ``fastsecure`` group::
+
+    [project.entry-points.fastsecure]
+    apikey = "fastsecure_apikey.plugin"
+
+and implements any of the hooks below with ``@fastsecure.hookimpl``. The entry-point name
+is the plugin's name: it is what ``FASTSECURE_PLUGINS`` and ``FASTSECURE_DISABLED_PLUGINS``
+select on and what ``fastsecure plugins`` lists.
+
+Registration hooks are called once, when a manager first needs plugin types (lazily, not
+at import). They receive a ``register`` callable and return nothing; a name registered by
+two plugins is an error naming both distributions. Per-request work never goes through
+the hook bus: hooks register objects, and those objects do the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .events import AuthEvent
+
+_spec = pluggy.HookspecMarker("fastsecure")
+hookimpl = pluggy.HookimplMarker("fastsecure")
+"""Marker for hook implementations: ``@fastsecure.hookimpl``."""
+
+Register = Callable[[str, Any], None]
+
+
+@_spec
+def fastsecure_register_providers(register: Register) -> None:
+    """Register authentication provider types.
+
+    Called once per plugin manager, when types are first needed.
+
+    Args:
+        register: ``register(type_name, factory)``. ``factory`` is a provider class or any
+            callable taking keyword options and returning an
+            :class:`~fastsecure.AuthenticationProvider`. ``type_name`` is what
+            configuration names (``{"type": "jwt"}``).
+
+    Added in 1.0.
+    """
+
+
+@_spec
+def fastsecure_register_session_stores(register: Register) -> None:
+    """Register session store types.
+
+    Args:
+        register: ``register(type_name, factory)`` where ``factory(**options)`` returns a
+            :class:`~fastsecure.SessionStore`. A store that also implements
+            :class:`~fastsecure.TokenStore` registers under
+            :func:`fastsecure_register_token_stores` too; configuration that names the same
+            store for both roles gets one shared object.
+
+    Added in 1.0.
+    """
+
+
+@_spec
+def fastsecure_register_token_stores(register: Register) -> None:
+    """Register token store types (revoked ids, refresh-token families).
+
+    Args:
+        register: ``register(type_name, factory)`` where ``factory(**options)`` returns a
+            :class:`~fastsecure.TokenStore`.
+
+    Added in 1.0.
+    """
+
+
+@_spec
+def fastsecure_register_strategies(register: Register) -> None:
+    """Register strategies that combine providers (core registers ``any`` and ``all`` here).
+
+    Args:
+        register: ``register(name, strategy)`` where ``strategy`` is an
+            :class:`~fastsecure.strategies.AuthenticationStrategy` instance or class.
+            Requirements name it as ``strategy="name"``.
+
+    Added in 1.0.
+    """
+
+
+@_spec
+def fastsecure_on_event(event: AuthEvent) -> Awaitable[None] | None:
+    """Observe an auth event (login succeeded or failed, token refreshed or revoked, session
+    created, evicted, revoked or rotated), for audit logs and metrics.
+
+    Every implementation is called; any awaitable one returns is awaited, all of them
+    concurrently. A failing implementation is logged and ignored: auditing can never turn
+    a denial into a grant, nor a grant into an error. Events never carry tokens or ids.
+
+    Args:
+        event: an :class:`~fastsecure.events.AuthEvent` subclass; ``event.name`` is a stable
+            identifier such as ``"session.evicted"``.
+
+    Returns:
+        ``None`` or an awaitable.
+
+    Added in 1.0.
+    """

@@ -1,0 +1,400 @@
+"""The :class:`AuthenticationManager`: providers, requirements and strategies, framework-free.
+
+Only :mod:`fastsecure.fastapi` knows FastAPI; the manager reaches it lazily for
+``requires_auth`` and friends, so the strategy engine is testable without an app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .events import AuthEvent, LoginFailed, LoginSucceeded, TokenRefreshed, TokenRevoked
+from .exceptions import ConfigurationError, ProviderNotFoundError
+from .matching import PatternTable
+from .plugins import KNOWN_DISTRIBUTIONS, PluginManager
+from .providers import AuthenticationProvider
+from .results import (
+    AuthenticationRequirement,
+    AuthenticationResult,
+    AuthStrategy,
+    FailureReason,
+    UserId,
+    normalize_scopes,
+)
+from .strategies import AuthenticationStrategy, Credentials
+
+if TYPE_CHECKING:
+    from .fastapi import AuthDependency, WebSocketAuthDependency
+
+logger = logging.getLogger("fastsecure")
+
+
+class AuthenticationManager:
+    """Registers providers, maps path patterns to requirements and evaluates them.
+
+    Args:
+        default_requirement: what a ``requires_auth`` route whose path matches no pattern
+            must satisfy. Without one such a route answers 401: nothing fails open.
+        autoload, plugins, blocked: plugin selection, see :mod:`fastsecure.plugins`.
+        extra_plugins: plugin objects to register besides the discovered ones.
+        plugin_manager: a prepared :class:`PluginManager` (overrides the three above).
+    """
+
+    def __init__(
+        self,
+        *,
+        default_requirement: AuthenticationRequirement | None = None,
+        autoload: bool | None = None,
+        plugins: Iterable[str] | None = None,
+        blocked: Iterable[str] | None = None,
+        extra_plugins: Iterable[object] = (),
+        plugin_manager: PluginManager | None = None,
+    ) -> None:
+        self.plugins = plugin_manager or PluginManager(
+            autoload=autoload, plugins=plugins, blocked=blocked, extra_plugins=list(extra_plugins)
+        )
+        self._providers: dict[str, AuthenticationProvider] = {}
+        self._requirements: PatternTable[AuthenticationRequirement] = PatternTable()
+        self._strategies: dict[str, AuthenticationStrategy] = {}
+        self._default_requirement: AuthenticationRequirement | None = None
+        self._override: AuthenticationResult | None = None
+        self._dependency: AuthDependency | None = None
+        self._optional_dependency: AuthDependency | None = None
+        self._ws_dependency: WebSocketAuthDependency | None = None
+        self._closables: list[object] = []
+        if default_requirement is not None:
+            self.set_default_requirement(default_requirement)
+
+    # --- construction from plain data -------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> AuthenticationManager:
+        """Build a manager from plain data naming types by plugin name; see :mod:`fastsecure.config`."""
+        from .config import build_manager
+
+        return build_manager(config, cls=cls, **kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **kwargs: Any) -> AuthenticationManager:
+        """Build a manager from a TOML file (the same shape as :meth:`from_config`)."""
+        from .config import load_toml
+
+        return cls.from_config(load_toml(path), **kwargs)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, prefix: str = "FASTSECURE", **kwargs: Any
+    ) -> AuthenticationManager:
+        """Build a manager from environment variables; see :func:`fastsecure.config.config_from_env`."""
+        from .config import config_from_env
+
+        return cls.from_config(config_from_env(environ, prefix=prefix), **kwargs)
+
+    # --- providers --------------------------------------------------------------------
+
+    def register_provider(self, name: str, provider: AuthenticationProvider) -> None:
+        """Register (or replace) a provider under ``name``."""
+        if not isinstance(provider, AuthenticationProvider):
+            raise TypeError(f"{provider!r} is not an AuthenticationProvider")
+        provider.provider_name = name
+        provider.bind_event_sink(self.emit)
+        self._providers[name] = provider
+        self._dependency = self._optional_dependency = None  # its OpenAPI signature changed
+
+    def get_provider(self, name: str) -> AuthenticationProvider:
+        """The provider registered under ``name``; raises :class:`ProviderNotFoundError`."""
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise self._not_found(name) from None
+
+    def get_available_providers(self) -> list[str]:
+        """Names of the registered providers, in registration order."""
+        return list(self._providers)
+
+    @property
+    def providers(self) -> Mapping[str, AuthenticationProvider]:
+        """The registered providers by name (read-only view)."""
+        return dict(self._providers)
+
+    def _not_found(self, name: str) -> ProviderNotFoundError:
+        dist = KNOWN_DISTRIBUTIONS.get(name)
+        hint = f"Install {dist} and register its provider" if dist else None
+        return ProviderNotFoundError(name, self._providers, hint)
+
+    # --- requirements -----------------------------------------------------------------
+
+    def _strategy(self, name: str) -> AuthenticationStrategy:
+        strategy = self._strategies.get(name)
+        if strategy is None:
+            registration = self.plugins.get_type("strategy", name)
+            factory = registration.factory
+            strategy = factory() if inspect.isclass(factory) else factory
+            if not isinstance(strategy, AuthenticationStrategy):
+                raise ConfigurationError(f"strategy {name!r} is not an AuthenticationStrategy")
+            self._strategies[name] = strategy
+        return strategy
+
+    def _check(self, requirement: AuthenticationRequirement) -> AuthenticationRequirement:
+        for name in (*requirement.providers, *requirement.optional):
+            if name not in self._providers:
+                raise self._not_found(name)
+        self._strategy(requirement.strategy_name)
+        return requirement
+
+    def add_requirement(
+        self,
+        path: str,
+        providers: Iterable[str] | str,
+        strategy: AuthStrategy | str = AuthStrategy.ANY,
+        optional_providers: Iterable[str] | None = None,
+        scopes: Iterable[str] | None = None,
+    ) -> AuthenticationRequirement:
+        """Require ``providers`` (combined by ``strategy``) and ``scopes`` on ``path``.
+
+        ``path`` is a pattern (see :mod:`fastsecure.matching`); adding one already present
+        replaces its requirement. Unknown providers raise :class:`ProviderNotFoundError`.
+        """
+        requirement = self._check(
+            AuthenticationRequirement(
+                providers, strategy=strategy, optional_providers=optional_providers, scopes=scopes, path=path
+            )
+        )
+        self._requirements.add(path, requirement)
+        logger.debug(
+            "fastsecure: requirement %s -> %s %s scopes=%s",
+            path,
+            requirement.strategy_name,
+            list(requirement.providers),
+            sorted(requirement.scopes),
+        )
+        return requirement
+
+    def remove_requirement(self, path: str) -> bool:
+        """Remove the requirement of a pattern; True when it existed."""
+        return self._requirements.remove(path)
+
+    def get_requirement(self, path: str) -> AuthenticationRequirement | None:
+        """The most specific requirement matching ``path``, or None."""
+        found = self._requirements.match(path)
+        return found[1] if found is not None else None
+
+    def iter_requirements(self) -> Iterator[tuple[str, AuthenticationRequirement]]:
+        """(pattern, requirement) pairs in registration order."""
+        return self._requirements.items()
+
+    def matching_patterns(self, path: str) -> list[str]:
+        """Every pattern matching ``path``, most specific first (for overlap diagnosis)."""
+        return self._requirements.matches(path)
+
+    @property
+    def default_requirement(self) -> AuthenticationRequirement | None:
+        """What an unmatched path protected by ``requires_auth`` must satisfy."""
+        return self._default_requirement
+
+    def set_default_requirement(self, requirement: AuthenticationRequirement | None) -> None:
+        """Set (or clear) the requirement for protected routes that no pattern matches."""
+        self._default_requirement = None if requirement is None else self._check(requirement)
+
+    # --- evaluation -------------------------------------------------------------------
+
+    async def evaluate(
+        self, requirement: AuthenticationRequirement, credentials: Credentials
+    ) -> AuthenticationResult:
+        """Run a requirement's strategy on credentials (provider name -> its dict)."""
+        override = self._override
+        if override is not None:
+            return self._apply_override(override, requirement)
+        return await self._strategy(requirement.strategy_name).authenticate(self, requirement, credentials)
+
+    async def authenticate(self, path: str, credentials: Credentials) -> AuthenticationResult:
+        """Authenticate against the requirement of ``path``: a login issues credentials.
+
+        Raises :class:`~fastsecure.StoreUnavailableError` when a store is down.
+        """
+        requirement = self.get_requirement(path) or self._default_requirement
+        if requirement is None:
+            return AuthenticationResult.failure(
+                f"No authentication requirement found for path {path!r}",
+                reason=FailureReason.NO_REQUIREMENT,
+            )
+        result = await self.evaluate(requirement, credentials)
+        if result.success:
+            await self.emit(LoginSucceeded(provider=result.provider, user_id=result.user_id))
+        else:
+            reason = result.failure_reason
+            await self.emit(LoginFailed(provider=result.provider, detail={"reason": str(reason and reason.value)}))
+        return result
+
+    async def validate_authentication(self, path: str, auth_data: Credentials) -> bool:
+        """Whether previously issued credentials still satisfy the requirement of ``path``."""
+        requirement = self.get_requirement(path) or self._default_requirement
+        if requirement is None:
+            return False
+        strategy = self._strategy(requirement.strategy_name)
+        return await strategy.validate(self, requirement, auth_data)
+
+    async def refresh_authentication(
+        self, provider_name: str, auth_data: dict[str, Any]
+    ) -> AuthenticationResult:
+        """Exchange a provider's refresh credential for new credentials."""
+        provider = self.get_provider(provider_name)
+        result = await provider.refresh_authentication(dict(auth_data))
+        if result.success:
+            await self.emit(TokenRefreshed(provider=provider_name, user_id=result.user_id))
+        return result
+
+    async def revoke_authentication(self, provider_name: str, auth_data: dict[str, Any]) -> bool:
+        """Invalidate a provider's credentials before they expire (logout)."""
+        provider = self.get_provider(provider_name)
+        revoked = await provider.revoke_authentication(dict(auth_data))
+        if revoked:
+            await self.emit(TokenRevoked(provider=provider_name))
+        return revoked
+
+    # --- events -----------------------------------------------------------------------
+
+    async def emit(self, event: AuthEvent) -> None:
+        """Deliver an event to every ``fastsecure_on_event`` implementation.
+
+        A failing implementation is logged and ignored: auditing never changes a decision.
+        """
+        impls = self.plugins.hook.fastsecure_on_event.get_hookimpls()
+        if not impls:
+            return
+        pending = []
+        for impl in impls:
+            try:
+                outcome = impl.function(event=event)
+            except Exception as exc:
+                logger.error("fastsecure: event hook %s failed: %s", impl.plugin_name, type(exc).__name__)
+                continue
+            if inspect.isawaitable(outcome):
+                pending.append(outcome)
+        if pending:
+            for done in await asyncio.gather(*pending, return_exceptions=True):
+                if isinstance(done, BaseException):
+                    logger.error("fastsecure: event hook failed: %s", type(done).__name__)
+
+    # --- testing ----------------------------------------------------------------------
+
+    @contextmanager
+    def override(
+        self,
+        user_id: UserId,
+        *,
+        scopes: Iterable[str] = (),
+        provider: str = "test",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Iterator[AuthenticationResult]:
+        """Within the block every requirement is met as ``user_id`` with ``scopes``.
+
+        Scope checks still apply, so an app's tests see its 403s. For tests only.
+        """
+        result = AuthenticationResult(
+            success=True,
+            user_id=user_id,
+            provider=provider,
+            metadata={**(metadata or {}), "scopes": normalize_scopes(scopes)},
+        )
+        previous, self._override = self._override, result
+        try:
+            yield result
+        finally:
+            self._override = previous
+
+    @staticmethod
+    def _apply_override(
+        override: AuthenticationResult, requirement: AuthenticationRequirement
+    ) -> AuthenticationResult:
+        lacking = sorted(requirement.scopes - override.scopes)
+        if lacking:
+            return AuthenticationResult.failure(
+                "Insufficient scope",
+                provider=override.provider,
+                reason=FailureReason.INSUFFICIENT_SCOPE,
+                errors=[f"missing required scopes: {', '.join(lacking)}"],
+            )
+        return override.model_copy(deep=True)
+
+    # --- FastAPI integration (lazy: fastsecure.fastapi) ---------------------------------
+
+    @property
+    def requires_auth(self) -> AuthDependency:
+        """FastAPI dependency enforcing the requirement of the request's path.
+
+        Use as ``Depends(auth_manager.requires_auth)``; it returns the
+        :class:`AuthenticationResult` or answers 401/403/503.
+        """
+        if self._dependency is None:
+            from .fastapi import AuthDependency
+
+            self._dependency = AuthDependency(self)
+        return self._dependency
+
+    @property
+    def optional_auth(self) -> AuthDependency:
+        """Like :attr:`requires_auth` but yields ``None`` instead of answering 401/403."""
+        if self._optional_dependency is None:
+            from .fastapi import AuthDependency
+
+            self._optional_dependency = AuthDependency(self, auto_error=False)
+        return self._optional_dependency
+
+    @property
+    def requires_auth_websocket(self) -> WebSocketAuthDependency:
+        """The path requirements for WebSocket routes; failure closes with code 1008."""
+        if self._ws_dependency is None:
+            from .fastapi import WebSocketAuthDependency
+
+            self._ws_dependency = WebSocketAuthDependency(self)
+        return self._ws_dependency
+
+    def requires(
+        self,
+        *providers: str,
+        strategy: AuthStrategy | str = AuthStrategy.ANY,
+        scopes: Iterable[str] | None = None,
+        optional_providers: Iterable[str] | None = None,
+        auto_error: bool = True,
+    ) -> AuthDependency:
+        """A per-route dependency with its own requirement, independent of path patterns.
+
+        ``Depends(auth_manager.requires("jwt", scopes=["read"]))``; with no providers named,
+        every registered provider is accepted (ANY).
+        """
+        from .fastapi import AuthDependency
+
+        names = providers or tuple(self._providers)
+        requirement = self._check(
+            AuthenticationRequirement(
+                names, strategy=strategy, optional_providers=optional_providers, scopes=scopes
+            )
+        )
+        return AuthDependency(self, requirement=requirement, auto_error=auto_error)
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def add_closable(self, obj: object) -> None:
+        """Close ``obj`` (its ``aclose``) in :meth:`aclose`; config-built stores use this."""
+        self._closables.append(obj)
+
+    async def aclose(self) -> None:
+        """Close providers and stores (HTTP clients, pools); call on application shutdown."""
+        seen: set[int] = set()
+        for obj in [*self._providers.values(), *self._closables]:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            close = getattr(obj, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception as exc:
+                    logger.warning("fastsecure: closing %s failed: %s", type(obj).__name__, exc)

@@ -1,0 +1,164 @@
+"""Compiled path patterns: a segment trie, so lookup cost depends on the path's depth, not
+on how many requirements exist.
+
+Pattern syntax: a literal segment; ``*`` or ``{name}`` for exactly one segment; ``**`` as the
+last segment for zero or more trailing segments (``/admin/**`` covers ``/admin`` too). The
+query string is ignored and one trailing slash is insignificant.
+
+Specificity, whatever the registration order: paths are compared segment by segment from
+the left, and at the first segment where two matching patterns differ, a literal beats a
+one-segment wildcard, which beats ``**``. So ``/api/users/me`` beats ``/api/users/*``,
+which beats ``/api/**``, which beats ``/**``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+_PARAM = re.compile(r"^\{[^{}/]+\}$")
+
+
+def split_path(path: str) -> list[str]:
+    """Segments of a URL path; the query string and one trailing slash are dropped."""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    if not path.startswith("/"):
+        path = "/" + path
+    return path[1:].split("/") if path != "/" else []
+
+
+def canonical_path(path: str) -> str:
+    """The path as a normalizing proxy would see it: slashes merged, dot segments resolved."""
+    path = path.split("?", 1)[0]
+    if not path.startswith("/"):
+        path = "/" + path
+    normalized = posixpath.normpath(re.sub(r"/{2,}", "/", path))
+    return "/" if normalized in ("", ".", "//") else normalized
+
+
+def needs_canonical_check(path: str) -> bool:
+    """Cheap test for paths whose canonical form may differ from the literal one."""
+    return "//" in path or "/." in path or "\\" in path
+
+
+def normalize_pattern(pattern: str) -> tuple[str, ...]:
+    """The pattern's segments with ``{name}`` folded into ``*``; rejects malformed ones."""
+    segments = split_path(pattern)
+    out = []
+    for i, segment in enumerate(segments):
+        if segment == "**":
+            if i != len(segments) - 1:
+                raise ValueError(f"'**' may only end a pattern: {pattern!r}")
+            out.append("**")
+        elif segment == "*" or _PARAM.match(segment):
+            out.append("*")
+        elif "*" in segment or "{" in segment or "}" in segment:
+            raise ValueError(f"wildcards must fill a whole segment: {pattern!r}")
+        else:
+            out.append(segment)
+    return tuple(out)
+
+
+@dataclass
+class _Node(Generic[T]):
+    literal: dict[str, _Node[T]] = field(default_factory=dict)
+    single: _Node[T] | None = None
+    tail: tuple[str, T] | None = None  # the value of a pattern ending in '**' here
+    value: tuple[str, T] | None = None  # the value of a pattern ending exactly here
+
+
+class PatternTable(Generic[T]):
+    """Maps path patterns to values; ``match`` returns the most specific one."""
+
+    def __init__(self) -> None:
+        self._root: _Node[T] = _Node()
+        self._patterns: dict[tuple[str, ...], tuple[str, T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._patterns)
+
+    def __contains__(self, pattern: str) -> bool:
+        return normalize_pattern(pattern) in self._patterns
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        """(pattern, value) pairs in registration order."""
+        yield from self._patterns.values()
+
+    def add(self, pattern: str, value: T) -> None:
+        """Add or replace the value of a pattern (``{id}`` and ``*`` are the same pattern)."""
+        key = normalize_pattern(pattern)
+        entry = (pattern, value)
+        self._patterns[key] = entry
+        node = self._root
+        for segment in key:
+            if segment == "**":
+                node.tail = entry
+                return
+            if segment == "*":
+                if node.single is None:
+                    node.single = _Node()
+                node = node.single
+            else:
+                node = node.literal.setdefault(segment, _Node())
+        node.value = entry
+
+    def remove(self, pattern: str) -> bool:
+        """Remove a pattern; True when it was present."""
+        key = normalize_pattern(pattern)
+        if self._patterns.pop(key, None) is None:
+            return False
+        entries = list(self._patterns.values())
+        self._root = _Node()
+        self._patterns = {}
+        for p, v in entries:
+            self.add(p, v)
+        return True
+
+    def match(self, path: str) -> tuple[str, T] | None:
+        """The (pattern, value) that best matches ``path``, or None."""
+        return self._match_segments(split_path(path))
+
+    def _match_segments(self, segments: list[str]) -> tuple[str, T] | None:
+        return self._walk(self._root, segments, 0)
+
+    def _walk(self, node: _Node[T], segments: list[str], i: int) -> tuple[str, T] | None:
+        if i == len(segments):
+            return node.value or node.tail
+        segment = segments[i]
+        child = node.literal.get(segment)
+        if child is not None:
+            found = self._walk(child, segments, i + 1)
+            if found is not None:
+                return found
+        if node.single is not None and segment != "":
+            found = self._walk(node.single, segments, i + 1)
+            if found is not None:
+                return found
+        return node.tail
+
+    def matches(self, path: str) -> list[str]:
+        """Every pattern that matches ``path`` (for overlap reports), most specific first."""
+        segments = split_path(path)
+        out: list[str] = []
+        self._collect(self._root, segments, 0, out)
+        return out
+
+    def _collect(self, node: _Node[T], segments: list[str], i: int, out: list[str]) -> None:
+        if i == len(segments):
+            if node.value:
+                out.append(node.value[0])
+        else:
+            child = node.literal.get(segments[i])
+            if child is not None:
+                self._collect(child, segments, i + 1, out)
+            if node.single is not None and segments[i] != "":
+                self._collect(node.single, segments, i + 1, out)
+        if node.tail:
+            out.append(node.tail[0])

@@ -1,0 +1,384 @@
+"""A typed facade over pluggy: discovery, selection, registration and description.
+
+Selection, highest precedence first (the one place it is documented):
+
+1. constructor arguments: ``autoload=False`` loads no entry points; ``plugins=[...]`` is an
+   allow-list of entry-point names; ``blocked=[...]`` a block-list;
+2. environment: ``FASTSECURE_DISABLE_PLUGIN_AUTOLOAD=1``, ``FASTSECURE_PLUGINS=jwt,session``
+   (allow-list), ``FASTSECURE_DISABLED_PLUGINS=oauth`` (block-list);
+3. default: every installed plugin in the ``fastsecure`` entry-point group.
+
+Core's built-ins (``any``, ``all``, the ``memory`` token store) are always registered.
+``FASTSECURE_TRACE_PLUGINS=1`` logs every hook call (hook name, implementations, outcome),
+never argument values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Literal
+
+import pluggy
+
+from . import _builtins, hookspecs
+from .exceptions import DuplicateTypeNameError, PluginError
+
+logger = logging.getLogger("fastsecure")
+
+ENTRY_POINT_GROUP = "fastsecure"
+Kind = Literal["provider", "session_store", "token_store", "strategy"]
+KINDS: tuple[Kind, ...] = ("provider", "session_store", "token_store", "strategy")
+_HOOK_OF_KIND: dict[Kind, str] = {
+    "provider": "fastsecure_register_providers",
+    "session_store": "fastsecure_register_session_stores",
+    "token_store": "fastsecure_register_token_stores",
+    "strategy": "fastsecure_register_strategies",
+}
+# Where the first-party types live, so an error can say what to install.
+KNOWN_DISTRIBUTIONS: dict[str, str] = {
+    "jwt": "fastsecure-jwt",
+    "session": "fastsecure-session",
+    "memory": "fastsecure-session",
+    "google": "fastsecure-oauth",
+    "github": "fastsecure-oauth",
+    "oidc": "fastsecure-oauth",
+    "oauth2": "fastsecure-oauth",
+    "redis": "fastsecure-redis",
+    "sqlalchemy": "fastsecure-sqlalchemy",
+    "database": "fastsecure-sqlalchemy",
+}
+
+
+def _env_list(name: str) -> set[str] | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    return {item.strip() for item in raw.split(",") if item.strip()}
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> tuple[metadata.EntryPoint, ...]:
+    """Installed plugins, scanned once per process."""
+    return tuple(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def refresh_entry_points() -> None:
+    """Forget the cached entry-point scan (after installing a plugin at runtime)."""
+    _entry_points.cache_clear()
+
+
+@dataclass(frozen=True)
+class TypeRegistration:
+    """One registered type: what it is, under which name, from which plugin."""
+
+    kind: Kind
+    name: str
+    factory: Any
+    plugin: str
+    distribution: str | None
+
+
+@dataclass
+class PluginInfo:
+    """What ``fastsecure plugins`` shows for one plugin; the CLI and tests use this API."""
+
+    name: str
+    status: Literal["loaded", "blocked", "failed", "builtin"]
+    distribution: str | None = None
+    version: str | None = None
+    module: str | None = None
+    file: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    types: dict[str, list[str]] = field(default_factory=dict)
+    blocked_by: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with a stable schema."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "distribution": self.distribution,
+            "version": self.version,
+            "module": self.module,
+            "file": self.file,
+            "hooks": self.hooks,
+            "types": self.types,
+            "blocked_by": self.blocked_by,
+            "error": self.error,
+        }
+
+
+class PluginManager:
+    """Discovers and registers plugins for one :class:`AuthenticationManager`.
+
+    Nothing loads at construction or import: :meth:`load` runs on first need, once.
+    """
+
+    def __init__(
+        self,
+        *,
+        autoload: bool | None = None,
+        plugins: Iterable[str] | None = None,
+        blocked: Iterable[str] | None = None,
+        extra_plugins: Sequence[object] = (),
+    ) -> None:
+        if autoload is None:
+            autoload = not _truthy("FASTSECURE_DISABLE_PLUGIN_AUTOLOAD")
+            self._autoload_source = "FASTSECURE_DISABLE_PLUGIN_AUTOLOAD" if not autoload else None
+        else:
+            self._autoload_source = "autoload=False" if not autoload else None
+        self.autoload = autoload
+        if plugins is not None:
+            self._allow, self._allow_source = set(plugins), "plugins=[...]"
+        else:
+            self._allow, self._allow_source = _env_list("FASTSECURE_PLUGINS"), "FASTSECURE_PLUGINS"
+        if blocked is not None:
+            self._block, self._block_source = set(blocked), "blocked=[...]"
+        else:
+            env_block = _env_list("FASTSECURE_DISABLED_PLUGINS")
+            self._block, self._block_source = env_block or set(), "FASTSECURE_DISABLED_PLUGINS"
+        self._extra = list(extra_plugins)
+        self._pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self._pm.add_hookspecs(hookspecs)
+        self._loaded = False
+        self._infos: dict[str, PluginInfo] = {}
+        self._types: dict[Kind, dict[str, TypeRegistration]] = {k: {} for k in KINDS}
+        self._dist_of_plugin: dict[str, str | None] = {}
+        if _truthy("FASTSECURE_TRACE_PLUGINS"):
+            self._pm.add_hookcall_monitoring(_trace_before, _trace_after)
+
+    # --- loading ----------------------------------------------------------------------
+
+    @property
+    def hook(self) -> Any:
+        """The pluggy hook relay (loads plugins first)."""
+        self.load()
+        return self._pm.hook
+
+    def load(self) -> None:
+        """Register built-ins, explicit plugins and allowed entry points; idempotent."""
+        if self._loaded:
+            return
+        self._loaded = True
+        self._pm.register(_builtins, name="fastsecure.builtins")
+        self._infos["fastsecure.builtins"] = PluginInfo(
+            name="fastsecure.builtins",
+            status="builtin",
+            distribution="fastsecure-core",
+            version=_version("fastsecure-core"),
+            module=_builtins.__name__,
+            file=getattr(_builtins, "__file__", None),
+        )
+        self._dist_of_plugin["fastsecure.builtins"] = "fastsecure-core"
+        for plugin in self._extra:
+            self._register_object(plugin, None, None)
+        for ep in _entry_points():
+            self._load_entry_point(ep)
+        self._pm.check_pending()
+        self._collect_types()
+        self._log_summary()
+
+    def _blocked_by(self, name: str) -> str | None:
+        if not self.autoload:
+            return self._autoload_source
+        if name in self._block:
+            return self._block_source
+        if self._allow is not None and name not in self._allow:
+            return self._allow_source
+        return None
+
+    def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
+        dist = ep.dist.name if ep.dist is not None else None
+        version = ep.dist.version if ep.dist is not None else None
+        info = PluginInfo(name=ep.name, status="loaded", distribution=dist, version=version, module=ep.value)
+        self._infos[ep.name] = info
+        self._dist_of_plugin[ep.name] = dist
+        blocked = self._blocked_by(ep.name)
+        if blocked:
+            info.status, info.blocked_by = "blocked", blocked
+            return
+        if self._pm.has_plugin(ep.name):
+            return
+        try:
+            module = ep.load()
+            self._pm.register(module, name=ep.name)
+        except Exception as exc:
+            info.status = "failed"
+            info.error = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "fastsecure: plugin %r from %s failed to load: %s", ep.name, dist or "?", info.error
+            )
+            return
+        info.file = getattr(module, "__file__", None)
+
+    def _register_object(self, plugin: object, name: str | None, dist: str | None) -> str:
+        registered = self._pm.register(plugin, name=name)
+        assert registered is not None
+        self._infos[registered] = PluginInfo(
+            name=registered,
+            status="loaded",
+            distribution=dist,
+            module=getattr(plugin, "__name__", type(plugin).__name__),
+            file=getattr(plugin, "__file__", None),
+        )
+        self._dist_of_plugin[registered] = dist
+        return registered
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object at runtime (tests, apps); returns its name."""
+        self.load()
+        registered = self._register_object(plugin, name, None)
+        self._pm.check_pending()
+        self._collect_types()
+        return registered
+
+    def unregister(self, name: str) -> None:
+        """Undo :meth:`register`."""
+        self._pm.unregister(name=name)
+        self._infos.pop(name, None)
+        self._collect_types()
+
+    def _collect_types(self) -> None:
+        types: dict[Kind, dict[str, TypeRegistration]] = {k: {} for k in KINDS}
+        for info in self._infos.values():
+            info.types = {}
+        for kind in KINDS:
+            caller = getattr(self._pm.hook, _HOOK_OF_KIND[kind])
+            for impl in caller.get_hookimpls():
+                plugin_name = self._pm.get_name(impl.plugin) or "?"
+                dist = self._dist_of_plugin.get(plugin_name)
+
+                def register(
+                    type_name: str,
+                    factory: Any,
+                    *,
+                    _kind: Kind = kind,
+                    _plugin: str = plugin_name,
+                    _dist: str | None = dist,
+                ) -> None:
+                    existing = types[_kind].get(type_name)
+                    if existing is not None and existing.plugin != _plugin:
+                        raise DuplicateTypeNameError(
+                            f"{_kind.replace('_', ' ')} type {type_name!r} is registered by both "
+                            f"{existing.plugin} ({existing.distribution or 'unknown distribution'}) "
+                            f"and {_plugin} ({_dist or 'unknown distribution'})",
+                            plugin=_plugin,
+                            distribution=_dist,
+                        )
+                    types[_kind][type_name] = TypeRegistration(_kind, type_name, factory, _plugin, _dist)
+                    info = self._infos.get(_plugin)
+                    if info is not None:
+                        info.types.setdefault(_kind, []).append(type_name)
+
+                try:
+                    impl.function(register)
+                except DuplicateTypeNameError:
+                    raise
+                except Exception as exc:
+                    info = self._infos.get(plugin_name)
+                    if info is not None:
+                        info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
+                    logger.error("fastsecure: plugin %r failed in %s: %s", plugin_name, caller.name, exc)
+        self._types = types
+
+    def _log_summary(self) -> None:
+        loaded = [
+            f"{i.name} ({i.distribution} {i.version})" if i.distribution else i.name
+            for i in self._infos.values()
+            if i.status == "loaded"
+        ]
+        blocked = [i.name for i in self._infos.values() if i.status == "blocked"]
+        failed = [i.name for i in self._infos.values() if i.status == "failed"]
+        logger.info(
+            "fastsecure: plugins %s%s%s",
+            ", ".join(loaded) or "none",
+            f"; blocked: {', '.join(blocked)}" if blocked else "",
+            f"; failed: {', '.join(failed)}" if failed else "",
+        )
+
+    # --- queries ----------------------------------------------------------------------
+
+    def types(self, kind: Kind) -> dict[str, TypeRegistration]:
+        """The registered types of one kind, by name."""
+        self.load()
+        return dict(self._types[kind])
+
+    def get_type(self, kind: Kind, name: str) -> TypeRegistration:
+        """One registered type; fails closed with what to install when it is missing."""
+        self.load()
+        found = self._types[kind].get(name)
+        if found is not None:
+            return found
+        hint = KNOWN_DISTRIBUTIONS.get(name)
+        for info in self._infos.values():
+            if info.status == "failed" and (info.name == name or (hint and info.distribution == hint)):
+                raise PluginError(
+                    f"{kind.replace('_', ' ')} type {name!r} comes from plugin {info.name!r} "
+                    f"({info.distribution}), which failed to load: {info.error}",
+                    plugin=info.name,
+                    distribution=info.distribution,
+                )
+        available = ", ".join(sorted(self._types[kind])) or "none"
+        message = f"unknown {kind.replace('_', ' ')} type {name!r} (available: {available})"
+        if hint:
+            message += f"; install {hint} (pip install {hint})"
+        raise PluginError(message, distribution=hint)
+
+    def describe(self, *, include_builtins: bool = False) -> list[PluginInfo]:
+        """Every known plugin with status, distribution, hooks and registered types."""
+        self.load()
+        out = []
+        for info in self._infos.values():
+            if info.status == "builtin" and not include_builtins:
+                continue
+            plugin = self._pm.get_plugin(info.name)
+            if plugin is not None:
+                info.hooks = sorted(c.name for c in self._pm.get_hookcallers(plugin) or [])
+            out.append(info)
+        return out
+
+    def unknown_hooks(self) -> list[str]:
+        """Hook implementations that match no spec (a misspelled hook name)."""
+        self.load()
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            return [str(exc)]
+        return []
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _trace_before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Any) -> None:
+    logger.info(
+        "fastsecure trace: %s -> %s (arguments redacted)",
+        hook_name,
+        ", ".join(impl.plugin_name for impl in impls),
+    )
+
+
+def _trace_after(
+    outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Any
+) -> None:
+    exc = outcome.exception
+    logger.info("fastsecure trace: %s %s", hook_name, "raised " + type(exc).__name__ if exc else "ok")
+
+
+PluginSource = ModuleType | object
+Factory = Callable[..., Any]

@@ -1,0 +1,166 @@
+"""The two value types every part of FastSecure speaks: requirements and results."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+UserId = int | str
+"""A user id keeps the type the application gave it: an ``int`` stays an ``int``."""
+
+
+class AuthStrategy(str, enum.Enum):
+    """The built-in ways of combining providers; plugins may register more by name."""
+
+    ANY = "any"
+    ALL = "all"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FailureReason(str, enum.Enum):
+    """Why a result failed; decides the HTTP status ``requires_auth`` answers with."""
+
+    MISSING_CREDENTIALS = "missing_credentials"  # 401
+    INVALID_CREDENTIALS = "invalid_credentials"  # 401
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # 403
+    NO_REQUIREMENT = "no_requirement"  # 401: nothing fails open
+
+    @property
+    def status_code(self) -> int:
+        return 403 if self is FailureReason.INSUFFICIENT_SCOPE else 401
+
+
+def normalize_scopes(scopes: Iterable[str] | str | None) -> list[str]:
+    """Scopes as a sorted, de-duplicated list; a space-separated string is split (RFC 6749 3.3)."""
+    if scopes is None:
+        return []
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    return sorted({str(scope) for scope in scopes})
+
+
+class AuthenticationResult(BaseModel):
+    """What a provider or strategy concluded.
+
+    ``metadata["scopes"]`` holds the granted scopes; a failure explains itself in
+    ``metadata["error"]`` (one string) and, for combined strategies, ``metadata["errors"]``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    success: bool
+    user_id: UserId | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
+    session_id: str | None = None
+    expires_at: datetime | None = None
+    provider: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _reason: FailureReason | None = PrivateAttr(default=None)
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The granted scopes."""
+        return frozenset(self.metadata.get("scopes") or ())
+
+    @property
+    def failure_reason(self) -> FailureReason | None:
+        """Why the result failed (``None`` on success)."""
+        if self.success:
+            return None
+        return self._reason or FailureReason.INVALID_CREDENTIALS
+
+    def with_reason(self, reason: FailureReason) -> AuthenticationResult:
+        """Tag a failed result with the reason; returns ``self`` for chaining."""
+        self._reason = reason
+        return self
+
+    @classmethod
+    def failure(
+        cls,
+        error: str,
+        *,
+        provider: str | None = None,
+        reason: FailureReason = FailureReason.INVALID_CREDENTIALS,
+        errors: list[str] | None = None,
+        **metadata: Any,
+    ) -> AuthenticationResult:
+        """A failed result whose metadata says why, tagged with a reason."""
+        meta: dict[str, Any] = {"error": error, **metadata}
+        if errors is not None:
+            meta["errors"] = errors
+        result = cls(success=False, provider=provider, metadata=meta)
+        result._reason = reason
+        return result
+
+
+class AuthenticationRequirement(BaseModel):
+    """Which providers a path needs, how they combine, and which scopes they must grant.
+
+    ``providers`` keeps the trial order (ANY tries them in that order); the set views
+    ``required_providers``, ``optional_providers`` and ``scopes`` answer membership.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    providers: tuple[str, ...]
+    strategy: AuthStrategy | str = AuthStrategy.ANY
+    optional: tuple[str, ...] = ()
+    scopes: frozenset[str] = frozenset()
+    path: str | None = None
+
+    def __init__(
+        self,
+        providers: Iterable[str] | str | None = None,
+        strategy: AuthStrategy | str = AuthStrategy.ANY,
+        optional_providers: Iterable[str] | None = None,
+        scopes: Iterable[str] | None = None,
+        path: str | None = None,
+        **data: Any,
+    ) -> None:
+        if providers is None:
+            providers = data.pop("providers", ())
+        if isinstance(providers, str):
+            providers = [providers]
+        order = tuple(dict.fromkeys(providers))
+        if not order:
+            raise ValueError("an authentication requirement needs at least one provider")
+        if optional_providers is None:
+            optional_providers = data.pop("optional", ())
+        optional = tuple(p for p in dict.fromkeys(optional_providers) if p not in order)
+        if isinstance(strategy, str) and not isinstance(strategy, AuthStrategy):
+            try:
+                strategy = AuthStrategy(strategy.lower())
+            except ValueError:
+                strategy = strategy.lower()
+        super().__init__(
+            providers=order,
+            strategy=strategy,
+            optional=optional,
+            scopes=frozenset(normalize_scopes(scopes)),
+            path=path,
+            **data,
+        )
+
+    @cached_property
+    def required_providers(self) -> frozenset[str]:
+        """The required providers as a set."""
+        return frozenset(self.providers)
+
+    @cached_property
+    def optional_providers(self) -> frozenset[str]:
+        """The optional providers as a set."""
+        return frozenset(self.optional)
+
+    @property
+    def strategy_name(self) -> str:
+        """The strategy's registered name (``"any"``, ``"all"`` or a plugin's)."""
+        return str(self.strategy)

@@ -1,0 +1,202 @@
+"""Storage contracts: :class:`SessionStore` for server-side sessions, :class:`TokenStore` for
+JWT revocation and refresh-token rotation. Storage plugins implement one or both.
+
+Every store method may raise :class:`~fastsecure.StoreUnavailableError` when the backend
+cannot answer; it must never answer "valid" or "invalid" on a connection error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from .results import UserId
+
+SessionRecord = dict[str, Any]
+"""A stored session: ``user_id``, ``created_at``, ``expires_at``, ``metadata`` and, where the
+store knows them, ``last_seen`` and ``session_key`` (an opaque handle for revoking one
+session from a device list; it is never a credential)."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive datetime is taken as UTC (some databases drop the zone)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def hash_session_id(session_id: str) -> str:
+    """The key first-party stores keep instead of the id itself.
+
+    Session ids carry at least 256 bits from a CSPRNG, so a plain SHA-256 is not
+    brute-forceable and a leaked store cannot be replayed.
+    """
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def session_key(record: SessionRecord) -> str:
+    """The handle that revokes one listed session (``session_key``, else ``session_id``)."""
+    return str(record.get("session_key") or record.get("session_id") or "")
+
+
+@dataclass(frozen=True)
+class SessionCreation:
+    """What :meth:`SessionStore.create_session_limited` did."""
+
+    created: bool
+    evicted: Sequence[SessionRecord] = field(default_factory=tuple)
+
+
+class SessionStore(ABC):
+    """Where server-side sessions live.
+
+    A custom store implements the five abstract methods; the rest have defaults built on
+    them. The defaults are correct but not atomic across processes: first-party stores
+    override ``create_session_limited`` with one server-side step.
+
+    Methods take the session id the client holds. Stores that hash ids hash inside.
+    """
+
+    store_type: ClassVar[str] = "custom"
+
+    @abstractmethod
+    async def create_session(
+        self, user_id: UserId, session_id: str, expires_at: datetime, metadata: dict[str, Any]
+    ) -> bool:
+        """Store a new session; True on success."""
+
+    @abstractmethod
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session, or None when unknown (expired sessions may still be returned)."""
+
+    @abstractmethod
+    async def update_session(self, session_id: str, metadata: dict[str, Any]) -> bool:
+        """Replace the session's metadata; True on success, False when it does not exist."""
+
+    @abstractmethod
+    async def delete_session(self, session_id: str) -> bool:
+        """Remove the session; True when it existed."""
+
+    @abstractmethod
+    async def get_user_sessions(self, user_id: UserId) -> list[SessionRecord]:
+        """Every stored session of the user."""
+
+    async def create_session_limited(
+        self,
+        user_id: UserId,
+        session_id: str,
+        expires_at: datetime,
+        metadata: dict[str, Any],
+        *,
+        max_sessions: int | None,
+        evict_oldest: bool = True,
+    ) -> SessionCreation:
+        """Create a session while keeping at most ``max_sessions`` live ones for the user.
+
+        With ``evict_oldest`` the oldest live sessions make room; without it the login is
+        refused (``created=False``) when the user is at the limit. This default is not
+        atomic across processes; stores that can be atomic override it.
+        """
+        evicted: list[SessionRecord] = []
+        if max_sessions is not None and max_sessions > 0:
+            now = utcnow()
+            live = []
+            for record in await self.get_user_sessions(user_id):
+                expiry = record.get("expires_at")
+                if isinstance(expiry, datetime) and as_utc(expiry) <= now:
+                    await self.delete_session_by_key(session_key(record))
+                else:
+                    live.append(record)
+            excess = len(live) - max_sessions + 1
+            if excess > 0:
+                if not evict_oldest:
+                    return SessionCreation(created=False)
+                live.sort(key=lambda r: as_utc(r.get("created_at") or now))
+                for record in live[:excess]:
+                    if await self.delete_session_by_key(session_key(record)):
+                        evicted.append(record)
+        created = await self.create_session(user_id, session_id, expires_at, metadata)
+        return SessionCreation(created=created, evicted=tuple(evicted))
+
+    async def touch_session(self, session_id: str, last_seen: datetime) -> bool:
+        """Record activity for idle timeouts; providers call it at most once per interval."""
+        record = await self.get_session(session_id)
+        if record is None:
+            return False
+        metadata = dict(record.get("metadata") or {})
+        metadata["last_seen"] = last_seen.isoformat()
+        return await self.update_session(session_id, metadata)
+
+    async def rotate_session(self, old_session_id: str, new_session_id: str) -> bool:
+        """Give a live session a new id, keeping its data (regenerate on privilege change)."""
+        record = await self.get_session(old_session_id)
+        if record is None:
+            return False
+        created = await self.create_session(
+            record["user_id"], new_session_id, record["expires_at"], dict(record.get("metadata") or {})
+        )
+        if created:
+            await self.delete_session(old_session_id)
+        return created
+
+    async def delete_session_by_key(self, session_key: str) -> bool:
+        """Remove a session by the ``session_key`` that ``get_user_sessions`` listed."""
+        return await self.delete_session(session_key)
+
+    async def delete_user_sessions(self, user_id: UserId) -> int:
+        """Remove every session of the user (log out everywhere); returns how many."""
+        count = 0
+        for record in await self.get_user_sessions(user_id):
+            if await self.delete_session_by_key(session_key(record)):
+                count += 1
+        return count
+
+    async def cleanup_expired_sessions(self) -> int:
+        """Remove expired sessions in bulk (a periodic job); returns how many."""
+        return 0
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by design
+        """Release connections; called on application shutdown."""
+
+
+class TokenStore(ABC):
+    """Shared state for token providers: revoked token ids and refresh-token families.
+
+    Entries carry their own expiry, the expiry of the token they describe, so the store
+    never grows without bound.
+    """
+
+    store_type: ClassVar[str] = "custom"
+
+    @abstractmethod
+    async def revoke_token(self, jti: str, expires_at: datetime) -> None:
+        """Mark one token id revoked until ``expires_at``."""
+
+    @abstractmethod
+    async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
+        """Mark a whole refresh-token family revoked until ``expires_at``."""
+
+    @abstractmethod
+    async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
+        """Whether the token id, or its family, is revoked: one round trip."""
+
+    @abstractmethod
+    async def consume_refresh_token(self, jti: str, expires_at: datetime) -> bool:
+        """Atomically mark a refresh token used: True the first time, False ever after.
+
+        Two concurrent calls with the same id must never both get True.
+        """
+
+    async def cleanup_expired_tokens(self) -> int:
+        """Remove expired entries in bulk; returns how many."""
+        return 0
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by design
+        """Release connections; called on application shutdown."""

@@ -1,0 +1,1 @@
+"""FastSecure jwt plugin."""

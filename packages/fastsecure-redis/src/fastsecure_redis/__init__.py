@@ -1,0 +1,1 @@
+"""FastSecure redis plugin."""

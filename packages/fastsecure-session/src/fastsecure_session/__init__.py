@@ -1,0 +1,1 @@
+"""FastSecure session plugin."""

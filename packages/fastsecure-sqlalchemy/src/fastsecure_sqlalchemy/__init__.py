@@ -1,0 +1,1 @@
+"""FastSecure sqlalchemy plugin."""
