@@ -1,0 +1,82 @@
+"""Test tooling for applications and plugin authors; opt-in, never auto-loaded.
+
+Application tests::
+
+    from fastsecure.testing import authenticated_as
+
+    with authenticated_as(auth_manager, user_id=42, scopes=["read"]):
+        assert client.get("/api/protected/data").status_code == 200
+
+Plugin tests add ``pytest_plugins = ["fastsecure.testing"]`` to a ``conftest.py`` for the
+fixtures below, and subclass the conformance suites in :mod:`fastsecure.testing.conformance`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..plugins import PluginManager, refresh_entry_points
+from ..results import AuthenticationResult, UserId
+
+if TYPE_CHECKING:
+    from ..manager import AuthenticationManager
+
+
+@contextmanager
+def authenticated_as(
+    manager: AuthenticationManager,
+    user_id: UserId,
+    *,
+    scopes: Iterable[str] = (),
+    provider: str = "test",
+    metadata: Mapping[str, Any] | None = None,
+) -> Iterator[AuthenticationResult]:
+    """Every requirement of ``manager`` is met as ``user_id`` with ``scopes`` in the block.
+
+    No real tokens are needed; scope checks still apply, so 403s stay testable.
+    """
+    with manager.override(user_id, scopes=scopes, provider=provider, metadata=metadata) as result:
+        yield result
+
+
+def assert_plugin_discovered(name: str, *, kinds: Mapping[str, Iterable[str]] | None = None) -> None:
+    """Assert an installed plugin is found by entry point, loads, and registers ``kinds``.
+
+    ``assert_plugin_discovered("jwt", kinds={"provider": ["jwt"]})``: the first test of a
+    plugin package.
+    """
+    refresh_entry_points()
+    manager = PluginManager(autoload=True, plugins=None, blocked=())
+    infos = {info.name: info for info in manager.describe()}
+    assert name in infos, f"plugin {name!r} not discovered; found {sorted(infos)}"
+    info = infos[name]
+    assert info.status == "loaded", f"plugin {name!r} is {info.status}: {info.error or info.blocked_by}"
+    for kind, type_names in (kinds or {}).items():
+        missing = set(type_names) - set(info.types.get(kind, []))
+        assert not missing, f"plugin {name!r} did not register {kind} types {sorted(missing)}"
+
+
+@pytest.fixture
+def register_plugin() -> Iterator[Callable[..., str]]:
+    """Register a temporary plugin on a manager's plugin manager; undone after the test.
+
+    ``register_plugin(manager, plugin_object)`` returns the plugin's name.
+    """
+    registered: list[tuple[PluginManager, str]] = []
+
+    def register(manager: AuthenticationManager | PluginManager, plugin: object, name: str | None = None) -> str:
+        plugins = manager if isinstance(manager, PluginManager) else manager.plugins
+        registered_name = plugins.register(plugin, name=name)
+        registered.append((plugins, registered_name))
+        return registered_name
+
+    yield register
+    for plugins, name in reversed(registered):
+        plugins.unregister(name)
+
+
+__all__ = ["assert_plugin_discovered", "authenticated_as", "register_plugin"]
