@@ -16,6 +16,7 @@ from .exceptions import AuthenticationError as AuthenticationError
 from .exceptions import ConfigurationError as ConfigurationError
 from .exceptions import DuplicateTypeNameError as DuplicateTypeNameError
 from .exceptions import FastSecureError as FastSecureError
+from .exceptions import ForbiddenError as ForbiddenError
 from .exceptions import InsufficientScopeError as InsufficientScopeError
 from .exceptions import InvalidCredentialsError as InvalidCredentialsError
 from .exceptions import PluginError as PluginError
@@ -92,6 +93,7 @@ __all__ = [
     "DuplicateTypeNameError",
     "FailureReason",
     "FastSecureError",
+    "ForbiddenError",
     "InsufficientScopeError",
     "InvalidCredentialsError",
     "MemoryTokenStore",

@@ -25,6 +25,13 @@ class InsufficientScopeError(AuthenticationError):
     """The principal is known but lacks a required scope (HTTP 403)."""
 
 
+class ForbiddenError(AuthenticationError):
+    """The request is refused whatever its credential says, e.g. a failed CSRF check (HTTP 403).
+
+    Providers may raise it from ``extract_credentials`` or ``authenticate``.
+    """
+
+
 class ProviderNotFoundError(FastSecureError, KeyError):
     """A requirement or call named a provider that is not registered."""
 

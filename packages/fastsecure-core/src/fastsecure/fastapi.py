@@ -16,7 +16,7 @@ from fastapi import HTTPException, Request, Security, WebSocket, WebSocketExcept
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .exceptions import StoreUnavailableError
+from .exceptions import ForbiddenError, StoreUnavailableError
 from .matching import canonical_path, needs_canonical_check
 from .providers import LOGIN_FIELDS
 from .results import AuthenticationRequirement, AuthenticationResult, FailureReason
@@ -34,6 +34,7 @@ _DETAILS = {
     FailureReason.INVALID_CREDENTIALS: "Invalid authentication credentials",
     FailureReason.INSUFFICIENT_SCOPE: "Insufficient scope",
     FailureReason.NO_REQUIREMENT: "Not authenticated",
+    FailureReason.FORBIDDEN: "Forbidden",
 }
 
 
@@ -107,6 +108,8 @@ async def authorize(
                 if presented:
                     credentials[name] = presented
         result = await manager.evaluate(requirement, credentials)
+    except ForbiddenError as exc:
+        raise AuthFailure(status.HTTP_403_FORBIDDEN, str(exc) or "Forbidden") from None
     except StoreUnavailableError:
         logger.warning("fastsecure: store unavailable while authenticating %s", path)
         raise AuthFailure(

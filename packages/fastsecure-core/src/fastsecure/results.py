@@ -30,11 +30,12 @@ class FailureReason(str, enum.Enum):
     MISSING_CREDENTIALS = "missing_credentials"  # 401
     INVALID_CREDENTIALS = "invalid_credentials"  # 401
     INSUFFICIENT_SCOPE = "insufficient_scope"  # 403
+    FORBIDDEN = "forbidden"  # 403: refused whatever the credential (CSRF)
     NO_REQUIREMENT = "no_requirement"  # 401: nothing fails open
 
     @property
     def status_code(self) -> int:
-        return 403 if self is FailureReason.INSUFFICIENT_SCOPE else 401
+        return 403 if self in (FailureReason.INSUFFICIENT_SCOPE, FailureReason.FORBIDDEN) else 401
 
 
 def normalize_scopes(scopes: Iterable[str] | str | None) -> list[str]:

@@ -18,7 +18,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .exceptions import AuthenticationError, StoreUnavailableError
+from .exceptions import (
+    AuthenticationError,
+    ForbiddenError,
+    InsufficientScopeError,
+    StoreUnavailableError,
+)
 from .results import AuthenticationRequirement, AuthenticationResult, FailureReason
 
 if TYPE_CHECKING:
@@ -42,6 +47,14 @@ async def run_provider(
         result = await provider.authenticate(dict(credentials))
     except StoreUnavailableError:
         raise
+    except ForbiddenError as exc:
+        return AuthenticationResult.failure(
+            str(exc) or "forbidden", provider=name, reason=FailureReason.FORBIDDEN
+        )
+    except InsufficientScopeError as exc:
+        return AuthenticationResult.failure(
+            str(exc) or "insufficient scope", provider=name, reason=FailureReason.INSUFFICIENT_SCOPE
+        )
     except AuthenticationError as exc:
         return AuthenticationResult.failure(str(exc) or "invalid credentials", provider=name)
     except Exception as exc:
@@ -132,6 +145,7 @@ class AnyAuthStrategy(AuthenticationStrategy):
         errors: list[str] = []
         presented = False
         lacked_scope = False
+        forbidden = False
         for name in requirement.providers:
             creds = credentials.get(name)
             if not creds:
@@ -141,6 +155,7 @@ class AnyAuthStrategy(AuthenticationStrategy):
             result = await run_provider(manager.get_provider(name), name, creds)
             if not result.success:
                 errors.append(_error_of(name, result))
+                forbidden = forbidden or result.failure_reason is FailureReason.FORBIDDEN
                 continue
             granted = result.scopes
             lacking = missing_scopes(requirement, granted)
@@ -154,6 +169,9 @@ class AnyAuthStrategy(AuthenticationStrategy):
         if lacked_scope:
             reason = FailureReason.INSUFFICIENT_SCOPE
             error = "Insufficient scope"
+        elif forbidden:
+            reason = FailureReason.FORBIDDEN
+            error = "Forbidden"
         elif presented:
             reason = FailureReason.INVALID_CREDENTIALS
             error = "Invalid authentication credentials"
@@ -212,9 +230,11 @@ class AllAuthStrategy(AuthenticationStrategy):
             assert creds is not None
             result = await run_provider(manager.get_provider(name), name, creds)
             if not result.success:
+                reason = result.failure_reason or FailureReason.INVALID_CREDENTIALS
                 return AuthenticationResult.failure(
                     "Invalid authentication credentials",
                     provider="all",
+                    reason=reason,
                     errors=[_error_of(name, result)],
                 )
             results[name] = result
