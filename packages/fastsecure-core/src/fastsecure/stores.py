@@ -8,6 +8,7 @@ cannot answer; it must never answer "valid" or "invalid" on a connection error.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,15 @@ class SessionStore(ABC):
     """
 
     store_type: ClassVar[str] = "custom"
+
+    def generate_session_id(self, user_id: UserId) -> str:
+        """A new session id: 256 bits from a CSPRNG, URL-safe.
+
+        Providers ask the store, so a store may add routing information (the Redis store
+        appends a hash-slot tag so a user's keys share one Cluster slot); the random part
+        must keep at least 256 bits.
+        """
+        return secrets.token_urlsafe(32)
 
     @abstractmethod
     async def create_session(
