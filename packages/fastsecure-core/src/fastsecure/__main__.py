@@ -1,0 +1,5 @@
+"""``python -m fastsecure``."""
+
+from .cli import main
+
+raise SystemExit(main())

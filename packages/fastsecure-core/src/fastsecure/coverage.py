@@ -1,0 +1,154 @@
+"""Requirement coverage: which routes a manager's requirements protect, and which they miss.
+
+It catches the route someone forgot to protect: a path that a requirement names but whose
+route neither depends on ``requires_auth`` nor sits behind the middleware, so nothing
+enforces the requirement there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute, compile_path
+
+if TYPE_CHECKING:
+    from .manager import AuthenticationManager
+
+_PARAM = re.compile(r"\{[^}]*\}")
+# A route parameter segment: matches '*', '{name}' and '**' patterns, never a literal.
+_SAMPLE = "\x00"
+DEFAULT_PUBLIC = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route as the report sees it."""
+
+    path: str
+    methods: tuple[str, ...]
+    name: str | None
+    pattern: str | None
+    enforced: bool
+
+
+@dataclass
+class CoverageReport:
+    """What :func:`requirement_coverage` found."""
+
+    routes: list[RouteInfo] = field(default_factory=list)
+    uncovered_routes: list[RouteInfo] = field(default_factory=list)
+    unenforced_routes: list[RouteInfo] = field(default_factory=list)
+    unused_patterns: list[str] = field(default_factory=list)
+    overlaps: list[tuple[str, list[str]]] = field(default_factory=list)
+    dependency_without_requirement: list[RouteInfo] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No route that a requirement names goes unenforced."""
+        return not self.unenforced_routes
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+
+        def route(r: RouteInfo) -> dict[str, Any]:
+            return {"path": r.path, "methods": list(r.methods), "name": r.name, "pattern": r.pattern}
+
+        return {
+            "ok": self.ok,
+            "uncovered_routes": [route(r) for r in self.uncovered_routes],
+            "unenforced_routes": [route(r) for r in self.unenforced_routes],
+            "dependency_without_requirement": [route(r) for r in self.dependency_without_requirement],
+            "unused_patterns": self.unused_patterns,
+            "overlaps": [{"path": p, "patterns": pats} for p, pats in self.overlaps],
+        }
+
+
+def _iter_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from _iter_routes(route.routes or [], prefix + route.path)
+        elif isinstance(route, (Route, WebSocketRoute)):
+            yield prefix + route.path, route
+
+
+def _uses_manager(dependant: Any, manager: AuthenticationManager) -> bool:
+    from .fastapi import AuthDependency, WebSocketAuthDependency
+
+    stack = [dependant]
+    while stack:
+        node = stack.pop()
+        call = getattr(node, "call", None)
+        if isinstance(call, (AuthDependency, WebSocketAuthDependency)) and call.manager is manager:
+            return True
+        stack.extend(getattr(node, "dependencies", []) or [])
+    return False
+
+
+def _has_middleware(app: Any, manager: AuthenticationManager) -> bool:
+    from .fastapi import AuthenticationMiddleware
+
+    for middleware in getattr(app, "user_middleware", []) or []:
+        if middleware.cls is AuthenticationMiddleware and middleware.kwargs.get("manager") is manager:
+            return True
+    return False
+
+
+def requirement_coverage(
+    app: Any, manager: AuthenticationManager, *, public: Iterable[str] = DEFAULT_PUBLIC
+) -> CoverageReport:
+    """Compare an app's routes with a manager's requirements.
+
+    Args:
+        app: a FastAPI or Starlette application.
+        manager: the manager whose requirements and dependencies to check.
+        public: route paths deliberately public (left out of ``uncovered_routes``).
+    """
+    report = CoverageReport()
+    skip = set(public)
+    middleware = _has_middleware(app, manager)
+    used: set[str] = set()
+    for path, route in _iter_routes(app.routes):
+        methods = tuple(sorted(getattr(route, "methods", None) or ())) or ("WEBSOCKET",)
+        sample = _PARAM.sub(_SAMPLE, path)
+        found = manager._requirements.match(sample)
+        pattern = found[0] if found is not None else None
+        dependant = getattr(route, "dependant", None)
+        has_dependency = dependant is not None and _uses_manager(dependant, manager)
+        info = RouteInfo(
+            path=path,
+            methods=methods,
+            name=getattr(route, "name", None),
+            pattern=pattern,
+            enforced=has_dependency or (middleware and pattern is not None),
+        )
+        report.routes.append(info)
+        if pattern is not None:
+            used.add(pattern)
+            if not info.enforced:
+                report.unenforced_routes.append(info)
+            matches = manager._requirements.matches(sample)
+            if len(matches) > 1:
+                report.overlaps.append((path, matches))
+        else:
+            if has_dependency and manager.default_requirement is None:
+                report.dependency_without_requirement.append(info)
+            if path not in skip and not has_dependency:
+                report.uncovered_routes.append(info)
+    regexes = [compile_path(path)[0] for path, _ in _iter_routes(app.routes)]
+    report.unused_patterns = [
+        p for p, _ in manager.iter_requirements() if p not in used and not _serves(p, regexes)
+    ]
+    return report
+
+
+def _serves(pattern: str, regexes: list[re.Pattern[str]]) -> bool:
+    """Whether a route serves a concrete path the pattern names (``/users/me`` vs ``/users/{id}``)."""
+    segments = [seg for seg in pattern.strip("/").split("/") if seg and seg != "**"]
+    concrete = "/" + "/".join("x" if seg == "*" or seg.startswith("{") else seg for seg in segments)
+    return any(regex.match(concrete) for regex in regexes)
+
+
+__all__ = ["CoverageReport", "RouteInfo", "requirement_coverage"]
