@@ -1,0 +1,619 @@
+"""Conformance suites for store implementations: subclass one, provide one fixture.
+
+Every session store (memory, Redis, SQLAlchemy, yours) must behave the same behind the
+session provider, so each runs this one suite against itself. ``pip install
+fastsecure-core`` ships it; no ``pytest_plugins`` entry is needed, just subclass::
+
+    import pytest
+    from fastsecure.testing.conformance import SessionStoreConformance, TokenStoreConformance
+
+
+    class TestMyStore(SessionStoreConformance):
+        @pytest.fixture
+        async def session_store(self):
+            store = MyStore(prefix="test-xyz:")  # fresh and EMPTY: own prefix or tables
+            yield store
+            await store.drop_everything()  # clean up after the test
+            await store.aclose()
+
+        async def stored_text(self, store):  # optional: enables the id-hashing test
+            return repr(await store.dump_all_keys_and_values())
+
+
+    class TestMyTokens(TokenStoreConformance):
+        @pytest.fixture
+        async def token_store(self):
+            yield MyTokenStore()
+
+The tests are ``async def`` and carry ``pytest.mark.asyncio``; under pytest-asyncio's
+strict mode declare the fixture with ``@pytest_asyncio.fixture``. Expectations a store
+must meet beyond the abstract methods: ``created_at`` has sub-second precision (eviction
+removes the oldest), timestamps come back timezone-aware in UTC, metadata round-trips any
+JSON value up to at least 256 KiB, and ``create_session_limited`` is atomic (200
+concurrent calls for one user leave exactly ``max_sessions`` sessions). The expiry tests
+sleep about a second each: expiry is real, never simulated.
+"""
+
+# Test methods are named for the contract point they check; docstrings would repeat the name.
+# ruff: noqa: D102
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ..results import UserId
+from ..stores import SessionRecord, SessionStore, TokenStore, utcnow
+
+# Characters that are special somewhere: Redis glob patterns, SQL LIKE and quoting,
+# URL encoding, path separators, whitespace and non-ASCII.
+ODD_ID_SUFFIXES = ("*", "?", "[a-z]", "%", "_", "'; --", '"', "\\", "/", ":", "{tag}", " ", "é🚀")
+_TOLERANCE = timedelta(seconds=1)
+_EXPIRY = timedelta(seconds=1)
+_EXPIRY_WAIT = 1.5
+
+
+def _is_utc(value: Any) -> bool:
+    return (
+        isinstance(value, datetime)
+        and value.tzinfo is not None
+        and value.utcoffset() == timedelta(0)
+    )
+
+
+def _close(a: datetime, b: datetime) -> bool:
+    return abs(a - b) <= _TOLERANCE
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _live(record: SessionRecord | None) -> bool:
+    """Present and not past its expiry: stores may keep expired sessions until cleanup."""
+    if record is None:
+        return False
+    expiry = _as_datetime(record.get("expires_at"))
+    return expiry is None or expiry > utcnow()
+
+
+class SessionStoreConformance:
+    """The :class:`~fastsecure.SessionStore` contract as tests; subclass and add a fixture.
+
+    Provide an async ``session_store`` fixture yielding a fresh, empty store that is
+    cleaned up afterwards. Override :meth:`stored_text` to enable the check that raw
+    session ids are never stored.
+    """
+
+    pytestmark = [pytest.mark.asyncio]
+
+    async def stored_text(self, store: SessionStore) -> str:
+        """Everything the store holds (keys, values, rows) as one text; optional override.
+
+        The hashing test searches it for raw session ids; without an override that one
+        test is skipped.
+        """
+        raise NotImplementedError
+
+    # --- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def expiry(seconds: float = 3600) -> datetime:
+        """An expiry ``seconds`` from now."""
+        return utcnow() + timedelta(seconds=seconds)
+
+    @staticmethod
+    async def new_session(
+        store: SessionStore,
+        user_id: UserId,
+        metadata: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> str:
+        """Mint an id the store's way and create a session under it."""
+        session_id = store.generate_session_id(user_id)
+        created = await store.create_session(
+            user_id, session_id, expires_at or utcnow() + timedelta(hours=1), metadata or {}
+        )
+        assert created is True, "create_session must return True on success"
+        return session_id
+
+    # --- create / get / update / delete ----------------------------------------------------
+
+    async def test_generate_session_id_is_unique_and_long(
+        self, session_store: SessionStore
+    ) -> None:
+        ids = {session_store.generate_session_id(7) for _ in range(200)}
+        assert len(ids) == 200
+        assert all(isinstance(i, str) and len(i) >= 43 for i in ids), "needs >= 256 random bits"
+
+    async def test_create_then_get(self, session_store: SessionStore) -> None:
+        expires_at = self.expiry()
+        session_id = session_store.generate_session_id(42)
+        assert (
+            await session_store.create_session(42, session_id, expires_at, {"ip": "10.0.0.1"})
+            is True
+        )
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["user_id"] == 42
+        assert type(record["user_id"]) is int
+        assert record["metadata"]["ip"] == "10.0.0.1"
+        assert _is_utc(record["created_at"]), "created_at must be timezone-aware UTC"
+        assert _is_utc(record["expires_at"]), "expires_at must be timezone-aware UTC"
+        assert _close(record["expires_at"], expires_at)
+        assert _close(record["created_at"], utcnow())
+
+    async def test_string_user_id_keeps_its_type(self, session_store: SessionStore) -> None:
+        session_id = await self.new_session(session_store, "0042")
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["user_id"] == "0042"
+        assert type(record["user_id"]) is str
+        listed = await session_store.get_user_sessions("0042")
+        assert [r["user_id"] for r in listed] == ["0042"]
+
+    async def test_int_user_id_keeps_its_type_in_listing(self, session_store: SessionStore) -> None:
+        await self.new_session(session_store, 9001)
+        listed = await session_store.get_user_sessions(9001)
+        assert len(listed) == 1
+        assert type(listed[0]["user_id"]) is int
+        assert listed[0]["user_id"] == 9001
+
+    async def test_get_missing_is_none(self, session_store: SessionStore) -> None:
+        assert await session_store.get_session(session_store.generate_session_id(1)) is None
+        assert await session_store.get_session("") is None
+
+    async def test_update_replaces_metadata(self, session_store: SessionStore) -> None:
+        expires_at = self.expiry()
+        session_id = await self.new_session(session_store, 1, {"a": 1, "b": 2}, expires_at)
+        assert await session_store.update_session(session_id, {"c": 3}) is True
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["metadata"] == {"c": 3}, "update_session replaces metadata, it does not merge"
+        assert record["user_id"] == 1
+        assert _close(record["expires_at"], expires_at), "update_session must not move the expiry"
+        assert await session_store.update_session(session_id, {}) is True
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["metadata"] == {}
+
+    async def test_update_missing_is_false(self, session_store: SessionStore) -> None:
+        missing = session_store.generate_session_id(1)
+        assert await session_store.update_session(missing, {"x": 1}) is False
+        assert await session_store.get_session(missing) is None, "update must not create a session"
+
+    async def test_delete(self, session_store: SessionStore) -> None:
+        session_id = await self.new_session(session_store, 1)
+        other = await self.new_session(session_store, 1)
+        assert await session_store.delete_session(session_id) is True
+        assert await session_store.get_session(session_id) is None
+        assert await session_store.delete_session(session_id) is False
+        assert await session_store.get_session(other) is not None
+
+    async def test_delete_missing_is_false(self, session_store: SessionStore) -> None:
+        assert await session_store.delete_session(session_store.generate_session_id(1)) is False
+
+    async def test_returned_record_is_a_copy(self, session_store: SessionStore) -> None:
+        session_id = await self.new_session(session_store, 1, {"role": "user"})
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        record["metadata"]["role"] = "admin"
+        record["user_id"] = 2
+        again = await session_store.get_session(session_id)
+        assert again is not None
+        assert again["metadata"] == {"role": "user"}
+        assert again["user_id"] == 1
+
+    # --- metadata ------------------------------------------------------------------------------
+
+    async def test_json_metadata_round_trips(self, session_store: SessionStore) -> None:
+        metadata = {
+            "scopes": ["a", "b"],
+            "n": 3,
+            "f": 1.5,
+            "ok": True,
+            "none": None,
+            "nested": {"list": [1, {"x": "y"}], "empty": {}},
+        }
+        session_id = await self.new_session(session_store, 1, metadata)
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["metadata"] == metadata
+
+    async def test_unicode_metadata(self, session_store: SessionStore) -> None:
+        metadata = {"name": "Zoë Ñandú 中文 🚀", "ключ 🔑": "ü\u00a0\u200b", "rtl": "שלום"}
+        user_id = "użytkownik-✓"
+        session_id = await self.new_session(session_store, user_id, metadata)
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["metadata"] == metadata
+        assert record["user_id"] == user_id
+        listed = await session_store.get_user_sessions(user_id)
+        assert [r["metadata"] for r in listed] == [metadata]
+
+    async def test_large_metadata(self, session_store: SessionStore) -> None:
+        blob = secrets.token_hex(128 * 1024)  # 256 KiB of text
+        session_id = await self.new_session(session_store, 1, {"blob": blob})
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["metadata"]["blob"] == blob
+        assert await session_store.update_session(session_id, {"blob": blob[::-1]}) is True
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        assert record["metadata"]["blob"] == blob[::-1]
+
+    # --- odd and missing ids -------------------------------------------------------------------
+
+    async def test_ids_with_odd_characters(self, session_store: SessionStore) -> None:
+        base = session_store.generate_session_id(1)
+        bystander = await self.new_session(session_store, 1, {"who": "bystander"})
+        for suffix in ODD_ID_SUFFIXES:
+            odd = base + suffix
+            assert await session_store.create_session(1, odd, self.expiry(), {"s": suffix}) is True
+            record = await session_store.get_session(odd)
+            assert record is not None, f"session id ending {suffix!r} was not found"
+            assert record["metadata"] == {"s": suffix}
+            assert await session_store.delete_session(odd) is True
+            assert await session_store.get_session(odd) is None
+        # Pattern characters must never match other sessions (glob or LIKE injection).
+        for probe in ("*", "?", "%", "_", "[a-z]*", bystander[:-1] + "?", bystander[:8] + "*"):
+            assert await session_store.get_session(probe) is None, f"{probe!r} matched a session"
+            assert await session_store.delete_session(probe) is False
+            assert await session_store.update_session(probe, {}) is False
+        assert await session_store.get_session(bystander) is not None
+
+    async def test_missing_ids_everywhere(self, session_store: SessionStore) -> None:
+        missing = session_store.generate_session_id(5)
+        assert await session_store.touch_session(missing, utcnow()) is False
+        assert (
+            await session_store.rotate_session(missing, session_store.generate_session_id(5))
+            is False
+        )
+        assert await session_store.delete_session_by_key("no-such-key") is False
+        assert await session_store.get_user_sessions(5) == []
+        assert await session_store.delete_user_sessions(5) == 0
+
+    # --- listing and revocation --------------------------------------------------------------
+
+    async def test_user_sessions_listing(self, session_store: SessionStore) -> None:
+        expires_at = self.expiry()
+        mine = {await self.new_session(session_store, 1, {"n": n}, expires_at) for n in range(3)}
+        await self.new_session(session_store, 2, {"n": 99})
+        listed = await session_store.get_user_sessions(1)
+        assert len(listed) == 3 == len(mine)
+        assert sorted(r["metadata"]["n"] for r in listed) == [0, 1, 2]
+        keys = set()
+        for record in listed:
+            assert record["user_id"] == 1
+            assert _is_utc(record["created_at"])
+            assert _is_utc(record["expires_at"])
+            assert _close(record["expires_at"], expires_at)
+            assert isinstance(record.get("session_key"), str)
+            assert record["session_key"]
+            keys.add(record["session_key"])
+        assert len(keys) == 3, "session_key must identify one session"
+        assert [r["metadata"]["n"] for r in await session_store.get_user_sessions(2)] == [99]
+        assert await session_store.get_user_sessions(3) == []
+
+    async def test_delete_session_by_key(self, session_store: SessionStore) -> None:
+        first = await self.new_session(session_store, 1, {"n": 1})
+        second = await self.new_session(session_store, 1, {"n": 2})
+        listed = {r["metadata"]["n"]: r for r in await session_store.get_user_sessions(1)}
+        assert await session_store.delete_session_by_key(listed[1]["session_key"]) is True
+        assert await session_store.get_session(first) is None
+        assert await session_store.get_session(second) is not None
+        assert await session_store.delete_session_by_key(listed[1]["session_key"]) is False
+        remaining = await session_store.get_user_sessions(1)
+        assert [r["metadata"]["n"] for r in remaining] == [2]
+
+    async def test_delete_user_sessions(self, session_store: SessionStore) -> None:
+        mine = [await self.new_session(session_store, 1) for _ in range(3)]
+        theirs = await self.new_session(session_store, 2)
+        assert await session_store.delete_user_sessions(1) == 3
+        for session_id in mine:
+            assert await session_store.get_session(session_id) is None
+        assert await session_store.get_user_sessions(1) == []
+        assert await session_store.get_session(theirs) is not None
+        assert await session_store.delete_user_sessions(1) == 0
+
+    # --- expiry ------------------------------------------------------------------------------
+
+    async def test_expired_session_is_gone_or_reported_expired(
+        self, session_store: SessionStore
+    ) -> None:
+        session_id = await self.new_session(session_store, 1, expires_at=utcnow() + _EXPIRY)
+        assert _live(await session_store.get_session(session_id))
+        await asyncio.sleep(_EXPIRY_WAIT)
+        record = await session_store.get_session(session_id)
+        assert not _live(record), "an expired session must be gone or carry its past expires_at"
+        assert not any(_live(r) for r in await session_store.get_user_sessions(1))
+
+    async def test_cleanup_expired_sessions(self, session_store: SessionStore) -> None:
+        expired = [
+            await self.new_session(session_store, 1, expires_at=utcnow() + _EXPIRY)
+            for _ in range(2)
+        ]
+        live = await self.new_session(session_store, 1)
+        await asyncio.sleep(_EXPIRY_WAIT)
+        removed = await session_store.cleanup_expired_sessions()
+        assert isinstance(removed, int)
+        assert 0 <= removed <= 2, "cleanup counts only expired sessions"
+        for session_id in expired:
+            assert await session_store.get_session(session_id) is None
+        assert await session_store.get_session(live) is not None
+        assert len(await session_store.get_user_sessions(1)) == 1
+        assert await session_store.cleanup_expired_sessions() == 0
+
+    # --- touch and rotate ----------------------------------------------------------------------
+
+    async def test_touch_session(self, session_store: SessionStore) -> None:
+        expires_at = self.expiry()
+        session_id = await self.new_session(session_store, 1, {"keep": "me"}, expires_at)
+        seen = utcnow()
+        assert await session_store.touch_session(session_id, seen) is True
+        record = await session_store.get_session(session_id)
+        assert record is not None
+        last_seen = _as_datetime(record.get("last_seen") or record["metadata"].get("last_seen"))
+        assert last_seen is not None, "touch_session must record last_seen"
+        assert _close(last_seen, seen)
+        assert record["metadata"].get("keep") == "me", "touch_session must keep the metadata"
+        assert _close(record["expires_at"], expires_at)
+
+    async def test_rotate_session(self, session_store: SessionStore) -> None:
+        expires_at = self.expiry()
+        old = await self.new_session(session_store, "alice", {"role": "user"}, expires_at)
+        new = session_store.generate_session_id("alice")
+        assert await session_store.rotate_session(old, new) is True
+        assert await session_store.get_session(old) is None
+        record = await session_store.get_session(new)
+        assert record is not None
+        assert record["user_id"] == "alice"
+        assert record["metadata"].get("role") == "user"
+        assert _close(record["expires_at"], expires_at)
+        assert len(await session_store.get_user_sessions("alice")) == 1
+        assert (
+            await session_store.rotate_session(old, session_store.generate_session_id("alice"))
+            is False
+        )
+
+    # --- limits ----------------------------------------------------------------------------------
+
+    async def test_limit_evicts_oldest(self, session_store: SessionStore) -> None:
+        ids = []
+        for n in range(3):
+            session_id = session_store.generate_session_id(1)
+            outcome = await session_store.create_session_limited(
+                1, session_id, self.expiry(), {"n": n}, max_sessions=2
+            )
+            assert outcome.created is True
+            ids.append(session_id)
+            await asyncio.sleep(0.02)
+        assert [r["metadata"]["n"] for r in outcome.evicted] == [0]
+        assert await session_store.get_session(ids[0]) is None
+        assert await session_store.get_session(ids[1]) is not None
+        assert await session_store.get_session(ids[2]) is not None
+        assert sorted(r["metadata"]["n"] for r in await session_store.get_user_sessions(1)) == [
+            1,
+            2,
+        ]
+
+    async def test_limit_refuses(self, session_store: SessionStore) -> None:
+        kept = []
+        for _ in range(2):
+            session_id = session_store.generate_session_id(1)
+            outcome = await session_store.create_session_limited(
+                1, session_id, self.expiry(), {}, max_sessions=2, evict_oldest=False
+            )
+            assert outcome.created is True
+            kept.append(session_id)
+        refused = session_store.generate_session_id(1)
+        outcome = await session_store.create_session_limited(
+            1, refused, self.expiry(), {}, max_sessions=2, evict_oldest=False
+        )
+        assert outcome.created is False
+        assert list(outcome.evicted) == []
+        assert await session_store.get_session(refused) is None
+        for session_id in kept:
+            assert await session_store.get_session(session_id) is not None
+
+    async def test_limit_is_per_user_and_optional(self, session_store: SessionStore) -> None:
+        for _ in range(4):
+            outcome = await session_store.create_session_limited(
+                1, session_store.generate_session_id(1), self.expiry(), {}, max_sessions=None
+            )
+            assert outcome.created is True
+        outcome = await session_store.create_session_limited(
+            2,
+            session_store.generate_session_id(2),
+            self.expiry(),
+            {},
+            max_sessions=1,
+            evict_oldest=False,
+        )
+        assert outcome.created is True
+        assert len(await session_store.get_user_sessions(1)) == 4
+
+    async def test_limit_ignores_expired_sessions(self, session_store: SessionStore) -> None:
+        await self.new_session(session_store, 1, expires_at=utcnow() + _EXPIRY)
+        await asyncio.sleep(_EXPIRY_WAIT)
+        session_id = session_store.generate_session_id(1)
+        outcome = await session_store.create_session_limited(
+            1, session_id, self.expiry(), {}, max_sessions=1, evict_oldest=False
+        )
+        assert outcome.created is True, "an expired session must not count towards the limit"
+        assert await session_store.get_session(session_id) is not None
+
+    async def test_limit_is_atomic_under_concurrency_evicting(
+        self, session_store: SessionStore
+    ) -> None:
+        ids = [session_store.generate_session_id(77) for _ in range(200)]
+        outcomes = await asyncio.gather(
+            *(
+                session_store.create_session_limited(77, i, self.expiry(), {}, max_sessions=3)
+                for i in ids
+            )
+        )
+        assert all(o.created for o in outcomes), "evict_oldest never refuses"
+        sessions = await session_store.get_user_sessions(77)
+        assert len(sessions) == 3, f"{len(sessions)} sessions survived 200 concurrent logins, not 3"
+        alive = [i for i in ids if await session_store.get_session(i) is not None]
+        assert len(alive) == 3
+
+    async def test_limit_is_atomic_under_concurrency_refusing(
+        self, session_store: SessionStore
+    ) -> None:
+        ids = [session_store.generate_session_id("u") for _ in range(200)]
+        outcomes = await asyncio.gather(
+            *(
+                session_store.create_session_limited(
+                    "u", i, self.expiry(), {}, max_sessions=3, evict_oldest=False
+                )
+                for i in ids
+            )
+        )
+        assert sum(o.created for o in outcomes) == 3
+        assert len(await session_store.get_user_sessions("u")) == 3
+        created = {i for i, o in zip(ids, outcomes, strict=True) if o.created}
+        for session_id in ids:
+            assert (await session_store.get_session(session_id) is not None) == (
+                session_id in created
+            )
+
+    # --- hashing ---------------------------------------------------------------------------------
+
+    async def test_raw_session_ids_are_never_stored(self, session_store: SessionStore) -> None:
+        ids = [await self.new_session(session_store, 1, {"n": n}) for n in range(3)]
+        rotated = session_store.generate_session_id(1)
+        assert await session_store.rotate_session(ids[0], rotated) is True
+        await session_store.touch_session(rotated, utcnow())
+        limited = session_store.generate_session_id(1)
+        await session_store.create_session_limited(1, limited, self.expiry(), {}, max_sessions=10)
+        try:
+            text = await self.stored_text(session_store)
+        except NotImplementedError:
+            pytest.skip(
+                "stored_text() is not overridden: the store's raw contents cannot be inspected"
+            )
+        assert text, "stored_text() returned nothing; it must return the store's contents"
+        for session_id in (*ids, rotated, limited):
+            assert session_id not in text, "a raw session id is stored; keep hash_session_id(id)"
+        for record in await session_store.get_user_sessions(1):
+            key = record["session_key"]
+            assert key not in (*ids, rotated, limited), "session_key must not be the session id"
+            assert await session_store.get_session(key) is None, (
+                "a session_key must not be a credential"
+            )
+
+
+class TokenStoreConformance:
+    """The :class:`~fastsecure.TokenStore` contract as tests; subclass and add a fixture.
+
+    Provide an async ``token_store`` fixture yielding a fresh, empty store that is cleaned
+    up afterwards.
+    """
+
+    pytestmark = [pytest.mark.asyncio]
+
+    @staticmethod
+    def expiry(seconds: float = 3600) -> datetime:
+        """An expiry ``seconds`` from now."""
+        return utcnow() + timedelta(seconds=seconds)
+
+    @staticmethod
+    def new_id() -> str:
+        """A fresh token id."""
+        return secrets.token_urlsafe(16)
+
+    async def test_revoke_token(self, token_store: TokenStore) -> None:
+        jti, other = self.new_id(), self.new_id()
+        assert await token_store.is_revoked(jti) is False
+        await token_store.revoke_token(jti, self.expiry())
+        assert await token_store.is_revoked(jti) is True
+        assert await token_store.is_revoked(other) is False
+        await token_store.revoke_token(jti, self.expiry())  # idempotent
+        assert await token_store.is_revoked(jti) is True
+
+    async def test_revoke_family(self, token_store: TokenStore) -> None:
+        family, jti = self.new_id(), self.new_id()
+        assert await token_store.is_revoked(jti, family) is False
+        await token_store.revoke_family(family, self.expiry())
+        assert await token_store.is_revoked(jti, family) is True
+        assert await token_store.is_revoked(self.new_id(), family) is True
+        assert await token_store.is_revoked(jti) is False
+        assert await token_store.is_revoked(jti, self.new_id()) is False
+        assert await token_store.is_revoked(family) is False, "a family id is not a token id"
+
+    async def test_revoked_token_with_unrevoked_family(self, token_store: TokenStore) -> None:
+        jti = self.new_id()
+        await token_store.revoke_token(jti, self.expiry())
+        assert await token_store.is_revoked(jti, self.new_id()) is True
+
+    async def test_consume_once(self, token_store: TokenStore) -> None:
+        jti = self.new_id()
+        assert await token_store.consume_refresh_token(jti, self.expiry()) is True
+        assert await token_store.consume_refresh_token(jti, self.expiry()) is False
+        assert await token_store.consume_refresh_token(jti, self.expiry()) is False
+        assert await token_store.consume_refresh_token(self.new_id(), self.expiry()) is True
+        assert await token_store.is_revoked(jti) is False, "consuming is not revoking"
+
+    async def test_concurrent_consume_yields_exactly_one(self, token_store: TokenStore) -> None:
+        jti = self.new_id()
+        results = await asyncio.gather(
+            *(token_store.consume_refresh_token(jti, self.expiry()) for _ in range(50))
+        )
+        assert sum(results) == 1, f"{sum(results)} of 50 concurrent consumes succeeded"
+
+    async def test_odd_ids(self, token_store: TokenStore) -> None:
+        base = self.new_id()
+        for suffix in ODD_ID_SUFFIXES:
+            await token_store.revoke_token(base + suffix, self.expiry())
+            assert await token_store.is_revoked(base + suffix) is True
+        for probe in ("*", "?", "%", "_", base + "*x"):
+            assert await token_store.is_revoked(probe) is False, f"{probe!r} matched an entry"
+
+    async def test_entries_expire(self, token_store: TokenStore) -> None:
+        jti, family, used = self.new_id(), self.new_id(), self.new_id()
+        soon = utcnow() + _EXPIRY
+        await token_store.revoke_token(jti, soon)
+        await token_store.revoke_family(family, soon)
+        assert await token_store.consume_refresh_token(used, soon) is True
+        assert await token_store.is_revoked(jti) is True
+        assert await token_store.is_revoked(self.new_id(), family) is True
+        await asyncio.sleep(_EXPIRY_WAIT)
+        assert await token_store.is_revoked(jti) is False
+        assert await token_store.is_revoked(self.new_id(), family) is False
+
+    async def test_cleanup_expired_tokens(self, token_store: TokenStore) -> None:
+        soon = utcnow() + _EXPIRY
+        expired = [self.new_id() for _ in range(3)]
+        for jti in expired:
+            await token_store.revoke_token(jti, soon)
+        kept, kept_family, kept_used = self.new_id(), self.new_id(), self.new_id()
+        await token_store.revoke_token(kept, self.expiry())
+        await token_store.revoke_family(kept_family, self.expiry())
+        assert await token_store.consume_refresh_token(kept_used, self.expiry()) is True
+        await asyncio.sleep(_EXPIRY_WAIT)
+        removed = await token_store.cleanup_expired_tokens()
+        assert isinstance(removed, int)
+        assert 0 <= removed <= 3, "cleanup counts only expired entries"
+        for jti in expired:
+            assert await token_store.is_revoked(jti) is False
+        assert await token_store.is_revoked(kept) is True
+        assert await token_store.is_revoked(self.new_id(), kept_family) is True
+        assert await token_store.consume_refresh_token(kept_used, self.expiry()) is False
+        assert await token_store.cleanup_expired_tokens() == 0
+
+
+__all__ = ["ODD_ID_SUFFIXES", "SessionStoreConformance", "TokenStoreConformance"]
