@@ -1,0 +1,622 @@
+"""The JWT provider: access and refresh tokens, rotation, revocation and key rotation.
+
+Refresh tokens rotate with reuse detection, revocation is by ``jti``, keys rotate by ``kid``.
+
+Everything that does not depend on the request (keys, the allow-list, PyJWT's options) is
+prepared in the constructor, so verifying a token is one PyJWT ``decode_complete`` with a
+prepared key, a few claim checks and one ``TokenStore.is_revoked`` call.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import secrets
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import jwt
+from fastsecure import (
+    AuthenticationProvider,
+    AuthenticationResult,
+    ConfigurationError,
+    FailureReason,
+    MemoryTokenStore,
+    TokenStore,
+)
+from fastsecure.events import RefreshTokenReused
+from fastsecure.results import UserId, normalize_scopes
+from jwt import PyJWK
+
+from .keys import (
+    HMAC_ALGORITHMS,
+    HMAC_MIN_BYTES,
+    SUPPORTED_ALGORITHMS,
+    KeyInput,
+    PublicKey,
+    SigningKey,
+    b64url,
+    fitting_algorithms,
+    hmac_jwk,
+    load_private_key,
+    load_public_key,
+    prepared_jwk,
+    public_jwk,
+    thumbprint,
+)
+
+if TYPE_CHECKING:
+    from fastapi.security.base import SecurityBase
+    from starlette.requests import HTTPConnection
+
+logger = logging.getLogger("fastsecure.jwt")
+
+ACCESS = "access"
+REFRESH = "refresh"
+FAMILY_CLAIM = "fid"
+"""Private claim: the refresh-token family (one login), carried by access tokens too, so
+revoking the family kills them as well."""
+INT_SUBJECT_CLAIM = "sub_int"
+"""Private claim, ``true`` when the user id was an ``int``: ``sub`` is always a string
+(RFC 7519 section 4.1.2), and verifying gives the int back."""
+
+RESERVED_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "token_type", "scopes"}
+    | {FAMILY_CLAIM, INT_SUBJECT_CLAIM}
+)
+"""Claims the provider sets; login metadata may not use them (nor ``claims``, ``error``,
+``errors``, which are keys of the result's metadata)."""
+_RESERVED_METADATA = RESERVED_CLAIMS | {"claims", "error", "errors"}
+
+# Longer than any token this provider issues with sane metadata; checked before any parsing
+# so an oversized header costs nothing.
+MAX_TOKEN_LENGTH = 16 * 1024
+
+_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidAudienceError, "invalid audience"),
+    (jwt.InvalidIssuerError, "invalid issuer"),
+    (jwt.InvalidSignatureError, "invalid signature"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+
+class _Rejected(Exception):
+    """Internal: a presented token failed verification; the message is safe to show."""
+
+
+def _describe(exc: jwt.PyJWTError) -> str:
+    # Our own wording: an exception message is never passed on, it could quote input.
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing required claim: {exc.claim}"
+    for kind, message in _ERRORS:
+        if isinstance(exc, kind):
+            return message
+    return "invalid token"
+
+
+def _as_datetime(timestamp: int | float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _header_of(token: str) -> dict[str, Any]:
+    """The token's JOSE header, only to choose a key; PyJWT parses and checks it again."""
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(jwt.utils.base64url_decode(segment))
+    except (ValueError, TypeError) as exc:
+        raise _Rejected("malformed token") from exc
+    if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
+        raise _Rejected("malformed token")
+    return header
+
+
+class JWTAuthenticationProvider(AuthenticationProvider):
+    """JWT access and refresh tokens.
+
+    ``authenticate({"user_id": ..., "scopes": [...], "metadata": {...}})`` issues an access
+    and a refresh token; ``authenticate({"access_token": t})`` verifies one. Refresh tokens
+    rotate: each is usable once, and presenting a used one revokes its whole family
+    (RFC 9700 section 4.14.2). Revocation and rotation state lives in ``token_store``.
+
+    Args:
+        secret_key: the HMAC secret for HS256/384/512 (at least as long as the hash
+            output, RFC 7518 section 3.2; shorter gives a warning).
+        access_token_expire_minutes: access token lifetime; ``0`` issues expired tokens.
+        refresh_token_expire_days: refresh token lifetime.
+        algorithm: the signing algorithm.
+        private_key: the signing key for RS*/PS*/ES*/EdDSA (PEM, JWK dict or key object).
+        public_keys: verification keys, ``{kid: key}`` or a list (each kid is then the JWK's
+            own or its RFC 7638 thumbprint). The signing key's public half is added.
+        signing_kid: the ``kid`` put in the header of issued tokens; defaults to the kid of
+            the matching entry in ``public_keys``, else the key's thumbprint. HMAC tokens
+            carry no kid unless one is given.
+        algorithms: the verification allow-list, fixed here; the token header's ``alg``
+            only selects among these. Defaults to ``[algorithm]``.
+        issuer: ``iss`` to set and require (exact match).
+        audience: ``aud`` to set and require (exact match of one of them).
+        leeway: seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
+        token_store: where revoked ids and used refresh tokens live; share one between
+            processes (Redis, SQL). Defaults to an in-process store.
+    """
+
+    provider_type: ClassVar[str] = "jwt"
+
+    def __init__(
+        self,
+        secret_key: str | bytes | None = None,
+        access_token_expire_minutes: float = 30,
+        refresh_token_expire_days: float = 7,
+        algorithm: str = "HS256",
+        *,
+        private_key: KeyInput | None = None,
+        public_keys: Mapping[str, KeyInput] | Sequence[KeyInput] | None = None,
+        signing_kid: str | None = None,
+        algorithms: Iterable[str] | None = None,
+        issuer: str | None = None,
+        audience: str | Sequence[str] | None = None,
+        leeway: float = 0,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        if access_token_expire_minutes < 0 or refresh_token_expire_days < 0:
+            raise ConfigurationError("token lifetimes cannot be negative")
+        self.secret_key = secret_key
+        self.algorithm = algorithm
+        self.access_token_expire_minutes = access_token_expire_minutes
+        self.refresh_token_expire_days = refresh_token_expire_days
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.token_store: TokenStore = (
+            token_store if token_store is not None else MemoryTokenStore()
+        )
+        self._access_ttl = int(access_token_expire_minutes * 60)
+        self._refresh_ttl = int(refresh_token_expire_days * 86400)
+        # Any token of a family expires by then, so a family revocation need last no longer.
+        self._family_ttl = max(self._access_ttl, self._refresh_ttl) + int(leeway) + 1
+
+        allowed = list(dict.fromkeys(algorithms if algorithms is not None else [algorithm]))
+        if not allowed:
+            raise ConfigurationError("the algorithm allow-list is empty")
+        for name in allowed:
+            if name not in SUPPORTED_ALGORITHMS:
+                raise ConfigurationError(
+                    f"algorithm {name!r} is not allowed; choose from {sorted(SUPPORTED_ALGORITHMS)}"
+                )
+        if algorithm not in allowed:
+            raise ConfigurationError(f"the signing algorithm {algorithm!r} must be in algorithms")
+        self.algorithms: tuple[str, ...] = tuple(allowed)
+
+        self._keys: dict[tuple[str | None, str], PyJWK] = {}
+        self._jwks: list[dict[str, Any]] = []
+        self._signing: SigningKey | None = None
+        self._setup_keys(secret_key, private_key, public_keys, signing_kid)
+        self._single_key = (
+            next(iter(set(self._keys.values()))) if len(set(self._keys.values())) == 1 else None
+        )
+
+        required = ["exp", "iat", "jti", "sub", "token_type"]
+        required += [claim for claim, value in (("iss", issuer), ("aud", audience)) if value]
+        options: jwt.types.Options = {"require": required, "verify_signature": True}
+        self._jwt = jwt.PyJWT(options=options)
+        self._jwt_any_expiry = jwt.PyJWT(options={**options, "verify_exp": False})
+        self._audience: str | list[str] | None = (
+            audience if audience is None or isinstance(audience, str) else list(audience)
+        )
+
+    # --- configuration -------------------------------------------------------------------
+
+    def _setup_keys(
+        self,
+        secret_key: str | bytes | None,
+        private_key: KeyInput | None,
+        public_keys: Mapping[str, KeyInput] | Sequence[KeyInput] | None,
+        signing_kid: str | None,
+    ) -> None:
+        hmac_allowed = [a for a in self.algorithms if a in HMAC_ALGORITHMS]
+        if secret_key is not None and hmac_allowed:
+            secret = (
+                secret_key.encode("utf-8") if isinstance(secret_key, str) else bytes(secret_key)
+            )
+            if not secret:
+                raise ConfigurationError("secret_key is empty")
+            shortest = max(HMAC_MIN_BYTES[a] for a in hmac_allowed)
+            if len(secret) < shortest:
+                warnings.warn(
+                    f"the HMAC secret is {len(secret)} bytes; {'/'.join(hmac_allowed)} needs at "
+                    f"least {shortest} (RFC 7518 section 3.2); "
+                    "use secrets.token_urlsafe(32) or longer",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            kid = signing_kid if self.algorithm in HMAC_ALGORITHMS else None
+            jwk = hmac_jwk(secret)
+            for name in hmac_allowed:
+                self._keys[(kid, name)] = prepared_jwk(jwk, name)
+            if self.algorithm in HMAC_ALGORITHMS:
+                self._signing = SigningKey(self.algorithm, secret, kid)
+        elif hmac_allowed:
+            raise ConfigurationError(f"{', '.join(hmac_allowed)} need a secret_key")
+
+        verifying: dict[str, PublicKey] = {}
+        if public_keys is not None:
+            items: Iterable[tuple[str | None, KeyInput]] = (
+                public_keys.items()
+                if isinstance(public_keys, Mapping)
+                else ((None, k) for k in public_keys)
+            )
+            for index, (given_kid, value) in enumerate(items):
+                what = (
+                    f"public_keys[{given_kid!r}]"
+                    if given_kid is not None
+                    else f"public_keys[{index}]"
+                )
+                key, jwk_kid = load_public_key(value, what)
+                kid = given_kid or jwk_kid or thumbprint(public_jwk(key))
+                if kid in verifying:
+                    raise ConfigurationError(f"two verification keys share the kid {kid!r}")
+                verifying[kid] = key
+
+        if private_key is not None:
+            signer = load_private_key(private_key, "private_key")
+            public = signer.public_key()
+            jwk = public_jwk(public)
+            kid = signing_kid or next(
+                (k for k, v in verifying.items() if public_jwk(v) == jwk), None
+            )
+            kid = kid or thumbprint(jwk)
+            if kid in verifying and public_jwk(verifying[kid]) != jwk:
+                raise ConfigurationError(f"kid {kid!r} names another key in public_keys")
+            verifying[kid] = public
+            if self.algorithm not in fitting_algorithms(public, [self.algorithm]):
+                raise ConfigurationError(
+                    f"private_key does not fit the algorithm {self.algorithm!r}"
+                )
+            self._signing = SigningKey(self.algorithm, signer, kid)
+
+        by_algorithm: dict[str, list[PyJWK]] = {}
+        for kid, key in verifying.items():
+            fits = fitting_algorithms(key, self.algorithms)
+            if not fits:
+                raise ConfigurationError(
+                    f"key {kid!r} fits none of the algorithms {list(self.algorithms)}"
+                )
+            jwk = public_jwk(key)
+            for name in fits:
+                bound = prepared_jwk(jwk, name)
+                self._keys[(kid, name)] = bound
+                by_algorithm.setdefault(name, []).append(bound)
+            alg = self.algorithm if self.algorithm in fits else fits[0]
+            self._jwks.append({**jwk, "kid": kid, "use": "sig", "alg": alg})
+        for name, bound_keys in by_algorithm.items():
+            # A token without a kid is accepted only when one key could have signed it.
+            if len(bound_keys) == 1:
+                self._keys.setdefault((None, name), bound_keys[0])
+
+        for name in self.algorithms:
+            if not any(alg == name for _, alg in self._keys):
+                raise ConfigurationError(f"no key configured for the allowed algorithm {name!r}")
+
+    @property
+    def can_issue(self) -> bool:
+        """Whether this provider signs tokens (a verify-only one has public keys alone)."""
+        return self._signing is not None
+
+    def __repr__(self) -> str:
+        algorithms = list(self.algorithms)
+        return f"{type(self).__name__}(algorithm={self.algorithm!r}, algorithms={algorithms!r})"
+
+    # --- the provider contract -----------------------------------------------------------
+
+    def get_required_credentials(self) -> set[str]:
+        return {"access_token"}
+
+    async def authenticate(self, credentials: dict[str, Any]) -> AuthenticationResult:
+        """Verify ``access_token`` when one is given; otherwise issue tokens for ``user_id``.
+
+        A presented token is always verified, never exchanged: a request cannot mint
+        credentials, and a login call that also carries a token gets that token checked.
+        """
+        token = credentials.get("access_token")
+        if token is not None:
+            return await self._verify_access(token)
+        if "user_id" in credentials:
+            return await self._login(credentials)
+        if credentials.get("refresh_token") is not None:
+            return self._fail("a refresh token is not an access token; use refresh_authentication")
+        return AuthenticationResult.failure(
+            "missing credentials: access_token or user_id",
+            provider=self.provider_name,
+            reason=FailureReason.MISSING_CREDENTIALS,
+        )
+
+    async def validate_authentication(self, auth_data: dict[str, Any]) -> bool:
+        """Whether the ``access_token`` (or ``refresh_token``) verifies and is not revoked."""
+        if auth_data.get("access_token") is not None:
+            return (await self._verify_access(auth_data["access_token"])).success
+        token = auth_data.get("refresh_token")
+        if token is None:
+            return False
+        try:
+            claims = self._decode(token, REFRESH)
+        except _Rejected:
+            return False
+        return not await self.token_store.is_revoked(claims["jti"], claims[FAMILY_CLAIM])
+
+    async def refresh_authentication(self, auth_data: dict[str, Any]) -> AuthenticationResult:
+        """Exchange a refresh token for a new access and refresh token of the same family.
+
+        The presented token is consumed atomically in the token store; presenting it a
+        second time (a replay, or the loser of a race) revokes the whole family, its
+        access tokens included, and emits :class:`~fastsecure.events.RefreshTokenReused`.
+        """
+        token = auth_data.get("refresh_token")
+        if token is None:
+            return AuthenticationResult.failure(
+                "missing credentials: refresh_token",
+                provider=self.provider_name,
+                reason=FailureReason.MISSING_CREDENTIALS,
+            )
+        try:
+            claims = self._decode(token, REFRESH)
+            user_id = self._user_id(claims)
+        except _Rejected as exc:
+            return self._fail(str(exc))
+        jti, family = claims["jti"], claims[FAMILY_CLAIM]
+        store = self.token_store
+        if await store.is_revoked(jti, family):
+            return self._fail("token revoked")
+        if not await store.consume_refresh_token(jti, _as_datetime(claims["exp"] + self.leeway)):
+            await store.revoke_family(family, _as_datetime(time.time() + self._family_ttl))
+            logger.warning(
+                "fastsecure-jwt: a used refresh token was presented again; its family is revoked"
+            )
+            await self.emit_event(
+                RefreshTokenReused(
+                    provider=self.provider_name,
+                    user_id=user_id,
+                    detail={"reason": "refresh token reuse"},
+                )
+            )
+            return self._fail("refresh token already used; every token of this login is revoked")
+        extra = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
+        return self._issue(user_id, normalize_scopes(claims["scopes"]), extra, family)
+
+    async def revoke_authentication(self, auth_data: dict[str, Any]) -> bool:
+        """Revoke ``access_token`` and/or ``refresh_token`` by ``jti`` until they expire.
+
+        Revoking a refresh token ends its whole family (the login), so the access tokens
+        issued alongside stop working too. Only tokens that verify are recorded; an
+        already expired one counts as revoked. Returns whether anything was revoked.
+        """
+        revoked = False
+        now = time.time()
+        for field, token_type in (("access_token", ACCESS), ("refresh_token", REFRESH)):
+            token = auth_data.get(field)
+            if token is None:
+                continue
+            try:
+                claims = self._decode(token, token_type, check_expiry=False)
+            except _Rejected:
+                continue
+            revoked = True
+            if claims["exp"] + self.leeway <= now:
+                continue
+            await self.token_store.revoke_token(
+                claims["jti"], _as_datetime(claims["exp"] + self.leeway)
+            )
+            if token_type == REFRESH:
+                await self.token_store.revoke_family(
+                    claims[FAMILY_CLAIM], _as_datetime(now + self._family_ttl)
+                )
+        return revoked
+
+    # --- request integration -------------------------------------------------------------
+
+    async def extract_credentials(self, connection: HTTPConnection) -> dict[str, Any] | None:
+        """The bearer token a request presents.
+
+        ``Authorization: Bearer <token>`` (RFC 6750 section 2.1; the scheme is
+        case-insensitive); on WebSocket connections also the ``access_token`` query
+        parameter (RFC 6750 section 2.3), since browsers cannot set headers there.
+
+        Another scheme (``Basic ...``) is not ours: ``None``. A Bearer header with a bad
+        or empty token is passed on so it is rejected with 401.
+        """
+        header = connection.headers.get("authorization")
+        if header is not None:
+            scheme, _, param = header.partition(" ")
+            if scheme.lower() == "bearer":
+                return {"access_token": param.strip()}
+        if connection.scope["type"] == "websocket":
+            token = connection.query_params.get("access_token")
+            if token:
+                return {"access_token": token}
+        return None
+
+    def security_schemes(self) -> list[SecurityBase]:
+        from fastapi.security import HTTPBearer
+
+        return [HTTPBearer(bearerFormat="JWT", scheme_name=self.provider_name, auto_error=False)]
+
+    def challenge(self) -> str:
+        return "Bearer"
+
+    # --- JWKS ----------------------------------------------------------------------------
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK Set (RFC 7517 section 5) of the asymmetric verification keys.
+
+        Serve it with :func:`fastsecure_jwt.jwks_router` or
+        ``app.get("/.well-known/jwks.json")(provider.jwks)``. HMAC secrets never appear.
+        """
+        return {"keys": copy.deepcopy(self._jwks)}
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _fail(self, error: str) -> AuthenticationResult:
+        return AuthenticationResult.failure(error, provider=self.provider_name)
+
+    def _decode(self, token: Any, token_type: str, *, check_expiry: bool = True) -> dict[str, Any]:
+        """Verified claims of a token of ``token_type``; raises :class:`_Rejected`."""
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise _Rejected("malformed token")
+        key = self._single_key
+        if key is None:
+            header = _header_of(token)
+            alg = header.get("alg")
+            key = self._keys.get((header.get("kid"), alg)) if isinstance(alg, str) else None
+            if key is None:
+                raise _Rejected("unknown key id or algorithm not allowed")
+        decoder = self._jwt if check_expiry else self._jwt_any_expiry
+        try:
+            decoded = decoder.decode_complete(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self._audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+            )
+        except jwt.PyJWTError as exc:
+            raise _Rejected(_describe(exc)) from None
+        header = decoded["header"]
+        # The same lookup whichever path chose the key: a kid we do not know never passes.
+        if self._keys.get((header.get("kid"), header.get("alg"))) is not key:
+            raise _Rejected("unknown key id")
+        claims: dict[str, Any] = decoded["payload"]
+        if type(claims["exp"]) not in (int, float):
+            raise _Rejected("invalid exp claim")
+        if claims.get("token_type") != token_type:
+            raise _Rejected(
+                f"not an {token_type} token"
+                if token_type == ACCESS
+                else f"not a {token_type} token"
+            )
+        scopes = claims.get("scopes")
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise _Rejected("invalid scopes claim")
+        if not isinstance(claims.get(FAMILY_CLAIM), str):
+            raise _Rejected(f"missing required claim: {FAMILY_CLAIM}")
+        return claims
+
+    @staticmethod
+    def _user_id(claims: Mapping[str, Any]) -> UserId:
+        subject: str = claims["sub"]
+        if claims.get(INT_SUBJECT_CLAIM) is True:
+            try:
+                return int(subject)
+            except ValueError:
+                raise _Rejected("invalid subject") from None
+        return subject
+
+    async def _verify_access(self, token: Any) -> AuthenticationResult:
+        try:
+            claims = self._decode(token, ACCESS)
+            user_id = self._user_id(claims)
+        except _Rejected as exc:
+            return self._fail(str(exc))
+        if await self.token_store.is_revoked(claims["jti"], claims[FAMILY_CLAIM]):
+            return self._fail("token revoked")
+        metadata = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
+        metadata["scopes"] = sorted(set(claims["scopes"]))
+        metadata["claims"] = claims
+        return AuthenticationResult(
+            success=True,
+            user_id=user_id,
+            provider=self.provider_name,
+            expires_at=_as_datetime(claims["exp"]),
+            metadata=metadata,
+        )
+
+    async def _login(self, credentials: Mapping[str, Any]) -> AuthenticationResult:
+        if self._signing is None:
+            return self._fail(
+                "this provider only verifies tokens: configure a private_key to issue them"
+            )
+        user_id = credentials["user_id"]
+        if isinstance(user_id, bool) or not isinstance(user_id, int | str) or user_id == "":
+            return self._fail("user_id must be a non-empty str or an int")
+        metadata = credentials.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            return self._fail("metadata must be a mapping")
+        clashing = sorted(
+            str(k) for k in metadata if k in _RESERVED_METADATA or not isinstance(k, str)
+        )
+        if clashing:
+            return self._fail(f"metadata may not set reserved claims: {', '.join(clashing)}")
+        try:
+            scopes = normalize_scopes(credentials.get("scopes"))
+        except TypeError:
+            return self._fail("scopes must be a list of strings")
+        return self._issue(user_id, scopes, dict(metadata), secrets.token_urlsafe(16))
+
+    def _issue(
+        self, user_id: UserId, scopes: list[str], extra: dict[str, Any], family: str
+    ) -> AuthenticationResult:
+        signing = self._signing
+        if signing is None:
+            return self._fail(
+                "this provider only verifies tokens: configure a private_key to issue them"
+            )
+        now = int(time.time())
+        base: dict[str, Any] = {
+            **extra,
+            "sub": str(user_id),
+            "iat": now,
+            "scopes": scopes,
+            FAMILY_CLAIM: family,
+        }
+        if isinstance(user_id, int):
+            base[INT_SUBJECT_CLAIM] = True
+        if self.issuer:
+            base["iss"] = self.issuer
+        if self._audience:
+            base["aud"] = self._audience
+        headers = {"kid": signing.kid} if signing.kid else None
+        access_exp = now + self._access_ttl
+        refresh_exp = now + self._refresh_ttl
+        try:
+            access = self._jwt.encode(
+                {
+                    **base,
+                    "exp": access_exp,
+                    "jti": b64url(secrets.token_bytes(16)),
+                    "token_type": ACCESS,
+                },
+                signing.key,
+                algorithm=signing.algorithm,
+                headers=headers,
+            )
+            refresh = self._jwt.encode(
+                {
+                    **base,
+                    "exp": refresh_exp,
+                    "jti": b64url(secrets.token_bytes(16)),
+                    "token_type": REFRESH,
+                },
+                signing.key,
+                algorithm=signing.algorithm,
+                headers=headers,
+            )
+        except (TypeError, ValueError):
+            return self._fail("metadata must be JSON-serializable")
+        return AuthenticationResult(
+            success=True,
+            user_id=user_id,
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=_as_datetime(access_exp),
+            provider=self.provider_name,
+            metadata={
+                **extra,
+                "scopes": scopes,
+                "refresh_expires_at": _as_datetime(refresh_exp).isoformat(),
+            },
+        )
