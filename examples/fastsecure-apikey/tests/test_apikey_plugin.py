@@ -1,6 +1,5 @@
 import httpx
 from fastapi import Depends, FastAPI
-
 from fastsecure import AuthenticationManager
 from fastsecure.testing import assert_plugin_discovered
 
@@ -12,7 +11,9 @@ def test_plugin_is_discovered() -> None:
 def _app() -> tuple[FastAPI, AuthenticationManager]:
     manager = AuthenticationManager.from_config(
         {
-            "providers": {"apikey": {"keys": {"k-1": {"user_id": 7, "scopes": ["read"]}, "k-2": "svc"}}},
+            "providers": {
+                "apikey": {"keys": {"k-1": {"user_id": 7, "scopes": ["read"]}, "k-2": "svc"}}
+            },
             "requirements": [{"path": "/svc/**", "providers": ["apikey"], "scopes": ["read"]}],
         }
     )
@@ -27,7 +28,9 @@ def _app() -> tuple[FastAPI, AuthenticationManager]:
 
 async def test_configured_by_name_without_imports_and_enforced() -> None:
     app, _ = _app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         ok = await client.get("/svc/data", headers={"X-API-Key": "k-1"})
         assert ok.status_code == 200
         assert ok.json() == {"user": 7, "scopes": ["read"]}

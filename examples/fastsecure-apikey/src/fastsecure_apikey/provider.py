@@ -50,7 +50,11 @@ class APIKeyProvider(AuthenticationProvider):
             return None
         presented = _digest(api_key)
         found = None
-        for digest, user_id, scopes in self._keys:  # no early exit: time does not depend on position
+        for (
+            digest,
+            user_id,
+            scopes,
+        ) in self._keys:  # no early exit: time does not depend on position
             if hmac.compare_digest(digest, presented):
                 found = (user_id, scopes)
         return found

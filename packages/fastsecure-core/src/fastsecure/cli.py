@@ -21,7 +21,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         return 1
     unknown = manager.unknown_hooks()
     if args.json:
-        print(json.dumps({"plugins": [i.as_dict() for i in infos], "unknown_hooks": unknown}, indent=2))
+        print(
+            json.dumps(
+                {"plugins": [i.as_dict() for i in infos], "unknown_hooks": unknown}, indent=2
+            )
+        )
     else:
         if not infos:
             print("no plugins installed (entry-point group 'fastsecure')")
@@ -37,7 +41,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             if info.blocked_by:
                 print(f"    blocked by: {info.blocked_by}")
             if info.error:
-                print(f"    error: {info.error} (reinstall or fix {info.distribution or 'the plugin'})")
+                print(
+                    f"    error: {info.error} "
+                    f"(reinstall or fix {info.distribution or 'the plugin'})"
+                )
         for problem in unknown:
             print(f"unknown hook: {problem}")
     if args.check and (unknown or any(i.status == "failed" for i in infos)):
@@ -81,14 +88,19 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
     else:
         sections = [
             ("Routes a requirement names but nothing enforces", report.unenforced_routes),
-            ("Routes using requires_auth that no requirement covers (always 401)",
-             report.dependency_without_requirement),
+            (
+                "Routes using requires_auth that no requirement covers (always 401)",
+                report.dependency_without_requirement,
+            ),
             ("Routes no requirement covers (public)", report.uncovered_routes),
         ]
         for title, routes in sections:
             print(f"{title}: {len(routes)}")
             for r in routes:
-                print(f"    {','.join(r.methods):<12} {r.path}" + (f"  [{r.pattern}]" if r.pattern else ""))
+                print(
+                    f"    {','.join(r.methods):<12} {r.path}"
+                    + (f"  [{r.pattern}]" if r.pattern else "")
+                )
         print(f"Patterns that match no route: {len(report.unused_patterns)}")
         for pattern in report.unused_patterns:
             print(f"    {pattern}")
@@ -110,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     coverage = sub.add_parser("coverage", help="check which routes the requirements protect")
     coverage.add_argument("app", help="the app as module:attribute, e.g. myapp.main:app")
     coverage.add_argument("--manager", help="the AuthenticationManager as module:attribute")
-    coverage.add_argument("--public", action="append", help="a route path that is public on purpose")
+    coverage.add_argument(
+        "--public", action="append", help="a route path that is public on purpose"
+    )
     coverage.add_argument("--json", action="store_true", help="machine-readable output")
     coverage.set_defaults(func=_cmd_coverage)
     return parser

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError
+from .plugins import Kind
 from .providers import AuthenticationProvider
 from .results import AuthenticationRequirement
 
@@ -62,7 +63,9 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def config_from_env(environ: Mapping[str, str] | None = None, *, prefix: str = "FASTSECURE") -> dict[str, Any]:
+def config_from_env(
+    environ: Mapping[str, str] | None = None, *, prefix: str = "FASTSECURE"
+) -> dict[str, Any]:
     """Configuration from the environment.
 
     ``FASTSECURE_CONFIG`` may name a TOML file to start from; then every variable
@@ -143,11 +146,11 @@ def build_manager(
         if not isinstance(spec, Mapping) or "type" not in spec:
             raise ConfigurationError(f"{where}: no store {name!r} with a 'type' under [stores]")
         options = {k: v for k, v in spec.items() if k != "type"}
-        kind = "token_store" if role == "token_store" else "session_store"
+        kind: Kind = "token_store" if role == "token_store" else "session_store"
         try:
             registration = plugins.get_type(kind, spec["type"])
         except Exception:
-            other = "session_store" if kind == "token_store" else "token_store"
+            other: Kind = "session_store" if kind == "token_store" else "token_store"
             if spec["type"] in plugins.types(other):
                 registration = plugins.get_type(other, spec["type"])
             else:

@@ -54,13 +54,20 @@ class CoverageReport:
         """A JSON-ready summary."""
 
         def route(r: RouteInfo) -> dict[str, Any]:
-            return {"path": r.path, "methods": list(r.methods), "name": r.name, "pattern": r.pattern}
+            return {
+                "path": r.path,
+                "methods": list(r.methods),
+                "name": r.name,
+                "pattern": r.pattern,
+            }
 
         return {
             "ok": self.ok,
             "uncovered_routes": [route(r) for r in self.uncovered_routes],
             "unenforced_routes": [route(r) for r in self.unenforced_routes],
-            "dependency_without_requirement": [route(r) for r in self.dependency_without_requirement],
+            "dependency_without_requirement": [
+                route(r) for r in self.dependency_without_requirement
+            ],
             "unused_patterns": self.unused_patterns,
             "overlaps": [{"path": p, "patterns": pats} for p, pats in self.overlaps],
         }
@@ -91,7 +98,10 @@ def _has_middleware(app: Any, manager: AuthenticationManager) -> bool:
     from .fastapi import AuthenticationMiddleware
 
     for middleware in getattr(app, "user_middleware", []) or []:
-        if middleware.cls is AuthenticationMiddleware and middleware.kwargs.get("manager") is manager:
+        if (
+            middleware.cls is AuthenticationMiddleware
+            and middleware.kwargs.get("manager") is manager
+        ):
             return True
     return False
 
@@ -145,7 +155,7 @@ def requirement_coverage(
 
 
 def _serves(pattern: str, regexes: list[re.Pattern[str]]) -> bool:
-    """Whether a route serves a concrete path the pattern names (``/users/me`` vs ``/users/{id}``)."""
+    """Whether a route serves a concrete path the pattern names (``/users/me``, ``/users/{id}``)."""
     segments = [seg for seg in pattern.strip("/").split("/") if seg and seg != "**"]
     concrete = "/" + "/".join("x" if seg == "*" or seg.startswith("{") else seg for seg in segments)
     return any(regex.match(concrete) for regex in regexes)

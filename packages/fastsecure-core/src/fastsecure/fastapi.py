@@ -60,14 +60,20 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-def _challenges(manager: AuthenticationManager, requirement: AuthenticationRequirement | None) -> str:
-    names = requirement.providers if requirement is not None else tuple(manager.get_available_providers())
+def _challenges(
+    manager: AuthenticationManager, requirement: AuthenticationRequirement | None
+) -> str:
+    names = (
+        requirement.providers
+        if requirement is not None
+        else tuple(manager.get_available_providers())
+    )
     seen: dict[str, None] = {}
     for name in names:
         try:
             seen[manager.get_provider(name).challenge()] = None
-        except Exception:
-            continue
+        except Exception as exc:  # a broken challenge must not turn a 401 into a 500
+            logger.warning("fastsecure: challenge of %r failed: %s", name, type(exc).__name__)
     return ", ".join(seen) or "Bearer"
 
 
@@ -84,7 +90,10 @@ async def authorize(
     path = route_path(scope)
     if requirement is None:
         requirement = manager.get_requirement(path)
-        if needs_canonical_check(path) and manager.get_requirement(canonical_path(path)) is not requirement:
+        if (
+            needs_canonical_check(path)
+            and manager.get_requirement(canonical_path(path)) is not requirement
+        ):
             raise AuthFailure(status.HTTP_400_BAD_REQUEST, "Malformed request path")
         if requirement is None:
             requirement = manager.default_requirement
@@ -185,18 +194,23 @@ def dependency_signature(
         if requirement is not None
         else tuple(manager.get_available_providers())
     )
-    params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+    params = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
+    ]
     for name in names:
         try:
             schemes = manager.get_provider(name).security_schemes()
-        except Exception:  # a provider without schemes still authenticates
+        except Exception as exc:  # a provider without schemes still authenticates
+            logger.warning(
+                "fastsecure: security schemes of %r failed: %s", name, type(exc).__name__
+            )
             continue
         for scheme in schemes:
             params.append(
                 inspect.Parameter(
                     f"fastsecure_scheme_{len(params)}",
                     inspect.Parameter.KEYWORD_ONLY,
-                    default=Security(scheme),
+                    default=Security(scheme),  # type: ignore[arg-type]  # SecurityBase is callable
                     annotation=Any,
                 )
             )
@@ -206,7 +220,9 @@ def dependency_signature(
 class WebSocketAuthDependency:
     """The path requirements for WebSocket routes; failure closes with 1008 (policy)."""
 
-    def __init__(self, manager: AuthenticationManager, requirement: AuthenticationRequirement | None = None):
+    def __init__(
+        self, manager: AuthenticationManager, requirement: AuthenticationRequirement | None = None
+    ):
         self.manager = manager
         self.requirement = requirement
 
@@ -214,7 +230,11 @@ class WebSocketAuthDependency:
         try:
             return await authorize(self.manager, websocket, self.requirement)
         except AuthFailure as failure:
-            code = status.WS_1013_TRY_AGAIN_LATER if failure.status_code == 503 else status.WS_1008_POLICY_VIOLATION
+            code = (
+                status.WS_1013_TRY_AGAIN_LATER
+                if failure.status_code == 503
+                else status.WS_1008_POLICY_VIOLATION
+            )
             raise WebSocketException(code=code, reason=failure.detail) from None
 
 
@@ -235,7 +255,10 @@ class AuthenticationMiddleware:
             return
         path = route_path(scope)
         requirement = self.manager.get_requirement(path)
-        if needs_canonical_check(path) and self.manager.get_requirement(canonical_path(path)) is not requirement:
+        if (
+            needs_canonical_check(path)
+            and self.manager.get_requirement(canonical_path(path)) is not requirement
+        ):
             await self._deny(scope, receive, send, AuthFailure(400, "Malformed request path"))
             return
         if requirement is None:
@@ -256,7 +279,14 @@ class AuthenticationMiddleware:
             await send({"type": "websocket.close", "code": code, "reason": failure.detail})
             return
         body = json.dumps({"detail": failure.detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in failure.headers.items()]
-        await send({"type": "http.response.start", "status": failure.status_code, "headers": headers})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        headers += [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in failure.headers.items()
+        ]
+        await send(
+            {"type": "http.response.start", "status": failure.status_code, "headers": headers}
+        )
         await send({"type": "http.response.body", "body": body})

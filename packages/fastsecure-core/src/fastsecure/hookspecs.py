@@ -90,8 +90,10 @@ def fastsecure_register_strategies(register: Register) -> None:
 
 @_spec
 def fastsecure_on_event(event: AuthEvent) -> Awaitable[None] | None:
-    """Observe an auth event (login succeeded or failed, token refreshed or revoked, session
-    created, evicted, revoked or rotated), for audit logs and metrics.
+    """Observe an auth event, for audit logs and metrics.
+
+    Events: login succeeded or failed, token refreshed or revoked, refresh-token reuse,
+    session created, evicted, revoked or rotated (see :mod:`fastsecure.events`).
 
     Every implementation is called; any awaitable one returns is awaited, all of them
     concurrently. A failing implementation is logged and ignored: auditing can never turn

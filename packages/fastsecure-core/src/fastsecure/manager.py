@@ -75,7 +75,7 @@ class AuthenticationManager:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> AuthenticationManager:
-        """Build a manager from plain data naming types by plugin name; see :mod:`fastsecure.config`."""
+        """Build a manager from plain data naming types by plugin name (see `fastsecure.config`)."""
         from .config import build_manager
 
         return build_manager(config, cls=cls, **kwargs)
@@ -91,7 +91,7 @@ class AuthenticationManager:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, prefix: str = "FASTSECURE", **kwargs: Any
     ) -> AuthenticationManager:
-        """Build a manager from environment variables; see :func:`fastsecure.config.config_from_env`."""
+        """Build a manager from environment variables (see `config.config_from_env`)."""
         from .config import config_from_env
 
         return cls.from_config(config_from_env(environ, prefix=prefix), **kwargs)
@@ -135,10 +135,10 @@ class AuthenticationManager:
         if strategy is None:
             registration = self.plugins.get_type("strategy", name)
             factory = registration.factory
-            strategy = factory() if inspect.isclass(factory) else factory
-            if not isinstance(strategy, AuthenticationStrategy):
+            made: object = factory() if inspect.isclass(factory) else factory
+            if not isinstance(made, AuthenticationStrategy):
                 raise ConfigurationError(f"strategy {name!r} is not an AuthenticationStrategy")
-            self._strategies[name] = strategy
+            self._strategies[name] = strategy = made
         return strategy
 
     def _check(self, requirement: AuthenticationRequirement) -> AuthenticationRequirement:
@@ -163,7 +163,11 @@ class AuthenticationManager:
         """
         requirement = self._check(
             AuthenticationRequirement(
-                providers, strategy=strategy, optional_providers=optional_providers, scopes=scopes, path=path
+                providers,
+                strategy=strategy,
+                optional_providers=optional_providers,
+                scopes=scopes,
+                path=path,
             )
         )
         self._requirements.add(path, requirement)
@@ -211,7 +215,9 @@ class AuthenticationManager:
         override = self._override
         if override is not None:
             return self._apply_override(override, requirement)
-        return await self._strategy(requirement.strategy_name).authenticate(self, requirement, credentials)
+        return await self._strategy(requirement.strategy_name).authenticate(
+            self, requirement, credentials
+        )
 
     async def authenticate(self, path: str, credentials: Credentials) -> AuthenticationResult:
         """Authenticate against the requirement of ``path``: a login issues credentials.
@@ -229,7 +235,11 @@ class AuthenticationManager:
             await self.emit(LoginSucceeded(provider=result.provider, user_id=result.user_id))
         else:
             reason = result.failure_reason
-            await self.emit(LoginFailed(provider=result.provider, detail={"reason": str(reason and reason.value)}))
+            await self.emit(
+                LoginFailed(
+                    provider=result.provider, detail={"reason": str(reason and reason.value)}
+                )
+            )
         return result
 
     async def validate_authentication(self, path: str, auth_data: Credentials) -> bool:
@@ -273,7 +283,9 @@ class AuthenticationManager:
             try:
                 outcome = impl.function(event=event)
             except Exception as exc:
-                logger.error("fastsecure: event hook %s failed: %s", impl.plugin_name, type(exc).__name__)
+                logger.error(
+                    "fastsecure: event hook %s failed: %s", impl.plugin_name, type(exc).__name__
+                )
                 continue
             if inspect.isawaitable(outcome):
                 pending.append(outcome)

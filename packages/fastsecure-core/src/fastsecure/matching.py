@@ -1,5 +1,7 @@
-"""Compiled path patterns: a segment trie, so lookup cost depends on the path's depth, not
-on how many requirements exist.
+"""Compiled path patterns.
+
+A segment trie, so lookup cost depends on the path's depth, not on how many requirements
+exist.
 
 Pattern syntax: a literal segment; ``*`` or ``{name}`` for exactly one segment; ``**`` as the
 last segment for zero or more trailing segments (``/admin/**`` covers ``/admin`` too). The

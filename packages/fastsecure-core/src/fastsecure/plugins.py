@@ -139,6 +139,7 @@ class PluginManager:
         else:
             self._autoload_source = "autoload=False" if not autoload else None
         self.autoload = autoload
+        self._allow: set[str] | None
         if plugins is not None:
             self._allow, self._allow_source = set(plugins), "plugins=[...]"
         else:
@@ -201,7 +202,9 @@ class PluginManager:
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
         dist = ep.dist.name if ep.dist is not None else None
         version = ep.dist.version if ep.dist is not None else None
-        info = PluginInfo(name=ep.name, status="loaded", distribution=dist, version=version, module=ep.value)
+        info = PluginInfo(
+            name=ep.name, status="loaded", distribution=dist, version=version, module=ep.value
+        )
         self._infos[ep.name] = info
         self._dist_of_plugin[ep.name] = dist
         blocked = self._blocked_by(ep.name)
@@ -271,12 +274,14 @@ class PluginManager:
                     if existing is not None and existing.plugin != _plugin:
                         raise DuplicateTypeNameError(
                             f"{_kind.replace('_', ' ')} type {type_name!r} is registered by both "
-                            f"{existing.plugin} ({existing.distribution or 'unknown distribution'}) "
-                            f"and {_plugin} ({_dist or 'unknown distribution'})",
+                            f"{existing.plugin} ({existing.distribution or 'unknown'}) "
+                            f"and {_plugin} ({_dist or 'unknown'})",
                             plugin=_plugin,
                             distribution=_dist,
                         )
-                    types[_kind][type_name] = TypeRegistration(_kind, type_name, factory, _plugin, _dist)
+                    types[_kind][type_name] = TypeRegistration(
+                        _kind, type_name, factory, _plugin, _dist
+                    )
                     info = self._infos.get(_plugin)
                     if info is not None:
                         info.types.setdefault(_kind, []).append(type_name)
@@ -286,10 +291,12 @@ class PluginManager:
                 except DuplicateTypeNameError:
                     raise
                 except Exception as exc:
-                    info = self._infos.get(plugin_name)
-                    if info is not None:
-                        info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
-                    logger.error("fastsecure: plugin %r failed in %s: %s", plugin_name, caller.name, exc)
+                    failed = self._infos.get(plugin_name)
+                    if failed is not None:
+                        failed.status, failed.error = "failed", f"{type(exc).__name__}: {exc}"
+                    logger.error(
+                        "fastsecure: plugin %r failed in %s: %s", plugin_name, caller.name, exc
+                    )
         self._types = types
 
     def _log_summary(self) -> None:
@@ -322,7 +329,9 @@ class PluginManager:
             return found
         hint = KNOWN_DISTRIBUTIONS.get(name)
         for info in self._infos.values():
-            if info.status == "failed" and (info.name == name or (hint and info.distribution == hint)):
+            if info.status == "failed" and (
+                info.name == name or (hint and info.distribution == hint)
+            ):
                 raise PluginError(
                     f"{kind.replace('_', ' ')} type {name!r} comes from plugin {info.name!r} "
                     f"({info.distribution}), which failed to load: {info.error}",
@@ -377,7 +386,9 @@ def _trace_after(
     outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Any
 ) -> None:
     exc = outcome.exception
-    logger.info("fastsecure trace: %s %s", hook_name, "raised " + type(exc).__name__ if exc else "ok")
+    logger.info(
+        "fastsecure trace: %s %s", hook_name, "raised " + type(exc).__name__ if exc else "ok"
+    )
 
 
 PluginSource = ModuleType | object

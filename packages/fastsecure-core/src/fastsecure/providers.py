@@ -78,7 +78,9 @@ class AuthenticationProvider(ABC):
     @property
     def supports_refresh(self) -> bool:
         """Whether ``refresh_authentication`` can succeed."""
-        return type(self).refresh_authentication is not AuthenticationProvider.refresh_authentication
+        return (
+            type(self).refresh_authentication is not AuthenticationProvider.refresh_authentication
+        )
 
     @property
     def supports_revocation(self) -> bool:
@@ -122,7 +124,9 @@ class AuthenticationProvider(ABC):
         return [
             APIKeyHeader(
                 name=header,
-                scheme_name=self.provider_name if len(headers) == 1 else f"{self.provider_name}:{header}",
+                scheme_name=self.provider_name
+                if len(headers) == 1
+                else f"{self.provider_name}:{header}",
                 auto_error=False,
             )
             for header in headers

@@ -14,17 +14,14 @@ UserId = int | str
 """A user id keeps the type the application gave it: an ``int`` stays an ``int``."""
 
 
-class AuthStrategy(str, enum.Enum):
+class AuthStrategy(enum.StrEnum):
     """The built-in ways of combining providers; plugins may register more by name."""
 
     ANY = "any"
     ALL = "all"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class FailureReason(str, enum.Enum):
+class FailureReason(enum.StrEnum):
     """Why a result failed; decides the HTTP status ``requires_auth`` answers with."""
 
     MISSING_CREDENTIALS = "missing_credentials"  # 401

@@ -1,5 +1,7 @@
-"""Storage contracts: :class:`SessionStore` for server-side sessions, :class:`TokenStore` for
-JWT revocation and refresh-token rotation. Storage plugins implement one or both.
+"""Storage contracts that storage plugins implement (one or both).
+
+:class:`SessionStore` holds server-side sessions; :class:`TokenStore` holds JWT revocation
+and refresh-token rotation state.
 
 Every store method may raise :class:`~fastsecure.StoreUnavailableError` when the backend
 cannot answer; it must never answer "valid" or "invalid" on a connection error.
@@ -12,7 +14,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from .results import UserId
@@ -25,12 +27,12 @@ session from a device list; it is never a credential)."""
 
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime) -> datetime:
     """A naive datetime is taken as UTC (some databases drop the zone)."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def hash_session_id(session_id: str) -> str:
@@ -150,7 +152,10 @@ class SessionStore(ABC):
         if record is None:
             return False
         created = await self.create_session(
-            record["user_id"], new_session_id, record["expires_at"], dict(record.get("metadata") or {})
+            record["user_id"],
+            new_session_id,
+            record["expires_at"],
+            dict(record.get("metadata") or {}),
         )
         if created:
             await self.delete_session(old_session_id)

@@ -44,7 +44,7 @@ async def run_provider(
     rejected the credential: a bug must fail closed, never grant and never answer 500.
     """
     try:
-        result = await provider.authenticate(dict(credentials))
+        result: object = await provider.authenticate(dict(credentials))
     except StoreUnavailableError:
         raise
     except ForbiddenError as exc:
@@ -61,7 +61,7 @@ async def run_provider(
         # Type only: an exception message may quote the credential.
         logger.error("fastsecure: provider %r raised %s", name, type(exc).__name__)
         return AuthenticationResult.failure("authentication provider error", provider=name)
-    if not isinstance(result, AuthenticationResult):
+    if not isinstance(result, AuthenticationResult):  # a third-party provider's bug
         logger.error("fastsecure: provider %r returned %s", name, type(result).__name__)
         return AuthenticationResult.failure("authentication provider error", provider=name)
     if result.success and result.user_id is None:

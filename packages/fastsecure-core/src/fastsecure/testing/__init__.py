@@ -43,7 +43,9 @@ def authenticated_as(
         yield result
 
 
-def assert_plugin_discovered(name: str, *, kinds: Mapping[str, Iterable[str]] | None = None) -> None:
+def assert_plugin_discovered(
+    name: str, *, kinds: Mapping[str, Iterable[str]] | None = None
+) -> None:
     """Assert an installed plugin is found by entry point, loads, and registers ``kinds``.
 
     ``assert_plugin_discovered("jwt", kinds={"provider": ["jwt"]})``: the first test of a
@@ -54,7 +56,9 @@ def assert_plugin_discovered(name: str, *, kinds: Mapping[str, Iterable[str]] | 
     infos = {info.name: info for info in manager.describe()}
     assert name in infos, f"plugin {name!r} not discovered; found {sorted(infos)}"
     info = infos[name]
-    assert info.status == "loaded", f"plugin {name!r} is {info.status}: {info.error or info.blocked_by}"
+    assert info.status == "loaded", (
+        f"plugin {name!r} is {info.status}: {info.error or info.blocked_by}"
+    )
     for kind, type_names in (kinds or {}).items():
         missing = set(type_names) - set(info.types.get(kind, []))
         assert not missing, f"plugin {name!r} did not register {kind} types {sorted(missing)}"
@@ -68,7 +72,9 @@ def register_plugin() -> Iterator[Callable[..., str]]:
     """
     registered: list[tuple[PluginManager, str]] = []
 
-    def register(manager: AuthenticationManager | PluginManager, plugin: object, name: str | None = None) -> str:
+    def register(
+        manager: AuthenticationManager | PluginManager, plugin: object, name: str | None = None
+    ) -> str:
         plugins = manager if isinstance(manager, PluginManager) else manager.plugins
         registered_name = plugins.register(plugin, name=name)
         registered.append((plugins, registered_name))

@@ -35,7 +35,6 @@ sleep about a second each: expiry is real, never simulated.
 """
 
 # Test methods are named for the contract point they check; docstrings would repeat the name.
-# ruff: noqa: D102
 
 from __future__ import annotations
 

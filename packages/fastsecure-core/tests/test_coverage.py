@@ -1,0 +1,109 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastsecure import AuthenticationManager
+from fastsecure.coverage import requirement_coverage
+
+APP_SOURCE = """
+from fastapi import Depends, FastAPI
+from fastsecure import AuthenticationManager, AuthenticationProvider, AuthenticationResult
+
+
+class KeyProvider(AuthenticationProvider):
+    def get_required_credentials(self):
+        return {"api_key"}
+
+    async def authenticate(self, credentials):
+        return AuthenticationResult.failure("no")
+
+    async def validate_authentication(self, auth_data):
+        return False
+
+
+auth_manager = AuthenticationManager(autoload=False)
+auth_manager.register_provider("key", KeyProvider())
+auth_manager.add_requirement("/api/users/*", ["key"])
+auth_manager.add_requirement("/api/admin/**", ["key"])
+auth_manager.add_requirement("/api/**", ["key"])
+auth_manager.add_requirement("/legacy/*", ["key"])
+app = FastAPI()
+
+
+@app.get("/api/users/{user_id}")
+async def user(user_id: int, auth=Depends(auth_manager.requires_auth)):
+    return {}
+
+
+@app.get("/api/users/me/settings")
+async def settings(auth=Depends(auth_manager.requires_auth)):
+    return {}
+
+
+@app.get("/api/admin/reports")
+async def forgotten():  # named by /api/admin/** but nothing enforces it
+    return {}
+
+
+@app.get("/health")
+async def health():
+    return {}
+
+
+@app.get("/orphan")
+async def orphan(auth=Depends(auth_manager.requires_auth)):
+    return {}
+"""
+
+
+def test_report(tmp_path: Path, monkeypatch: object) -> None:
+    (tmp_path / "covapp.py").write_text(APP_SOURCE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import covapp  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path))
+    report = requirement_coverage(covapp.app, covapp.auth_manager)
+    assert [r.path for r in report.unenforced_routes] == ["/api/admin/reports"]
+    assert [r.path for r in report.uncovered_routes] == ["/health"]
+    assert [r.path for r in report.dependency_without_requirement] == ["/orphan"]
+    assert report.unused_patterns == ["/legacy/*"]
+    assert ("/api/users/{user_id}", ["/api/users/*", "/api/**"]) in report.overlaps
+    assert not report.ok
+
+    out = subprocess.run(
+        [sys.executable, "-m", "fastsecure", "coverage", "covapp:app"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "/api/admin/reports" in out.stdout and "/legacy/*" in out.stdout
+
+
+def test_clean_app_is_ok() -> None:
+    manager = AuthenticationManager(autoload=False)
+    from fastsecure import AuthenticationProvider
+
+    class P(AuthenticationProvider):
+        def get_required_credentials(self) -> set[str]:
+            return {"api_key"}
+
+        async def authenticate(self, credentials: dict) -> object:  # type: ignore[override,type-arg]
+            raise NotImplementedError
+
+        async def validate_authentication(self, auth_data: dict) -> bool:  # type: ignore[type-arg]
+            return False
+
+    manager.register_provider("p", P())
+    manager.add_requirement("/a/*", ["p"])
+    app = FastAPI()
+
+    @app.get("/a/{x}")
+    async def a(x: str, auth: object = Depends(manager.requires_auth)) -> dict[str, str]:
+        return {}
+
+    report = requirement_coverage(app, manager)
+    assert report.ok and not report.unused_patterns and not report.uncovered_routes

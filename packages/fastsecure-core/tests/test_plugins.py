@@ -1,0 +1,235 @@
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fastsecure
+import pytest
+from fastsecure import (
+    AuthenticationManager,
+    DuplicateTypeNameError,
+    PluginError,
+    PluginManager,
+    hookimpl,
+    hookspecs,
+)
+from fastsecure.hookspecs import Register
+from fastsecure.plugins import refresh_entry_points
+
+
+def make_dist(
+    root: Path, name: str, entry_points: dict[str, str], module_source: str | None = None
+) -> None:
+    """A real installed distribution on sys.path: dist-info metadata plus entry points."""
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    lines = ["[fastsecure]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    if module_source is not None:
+        module = next(iter(entry_points.values()))
+        (root / f"{module}.py").write_text(module_source)
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    refresh_entry_points()
+    yield tmp_path
+    refresh_entry_points()
+
+
+GOOD_PLUGIN = """
+from fastsecure import hookimpl
+from fastsecure.strategies import AnyAuthStrategy
+
+class Majority(AnyAuthStrategy):
+    name = "majority"
+
+@hookimpl
+def fastsecure_register_strategies(register):
+    register("majority", Majority)
+"""
+
+
+def test_builtins_registered_through_hooks() -> None:
+    pm = PluginManager(autoload=False)
+    assert set(pm.types("strategy")) == {"any", "all"}
+    assert set(pm.types("token_store")) == {"memory"}
+    builtin = pm.describe(include_builtins=True)[0]
+    assert builtin.status == "builtin"
+    assert builtin.hooks == ["fastsecure_register_strategies", "fastsecure_register_token_stores"]
+
+
+def test_entry_point_plugin_discovered_and_used(site: Path) -> None:
+    make_dist(site, "fs-majority", {"majority": "fs_majority_plugin"}, GOOD_PLUGIN)
+    manager = AuthenticationManager()
+    info = {i.name: i for i in manager.plugins.describe()}["majority"]
+    assert info.status == "loaded" and info.distribution == "fs-majority" and info.version == "1.0"
+    assert info.types == {"strategy": ["majority"]}
+    assert "majority" in manager.plugins.types("strategy")
+
+
+def test_broken_plugin_reported_not_raised(site: Path) -> None:
+    make_dist(site, "fs-broken", {"broken": "fs_broken_missing_module"})
+    pm = PluginManager()
+    info = {i.name: i for i in pm.describe()}["broken"]
+    assert info.status == "failed"
+    assert "fs_broken_missing_module" in (info.error or "")
+    assert info.distribution == "fs-broken"
+    with pytest.raises(PluginError, match="fs-broken"):
+        pm.get_type("provider", "broken")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "env", "blocked_by"),
+    [
+        ({"blocked": ["majority"]}, {}, "blocked=[...]"),
+        ({"plugins": ["other"]}, {}, "plugins=[...]"),
+        ({"autoload": False}, {}, "autoload=False"),
+        ({}, {"FASTSECURE_DISABLED_PLUGINS": "majority"}, "FASTSECURE_DISABLED_PLUGINS"),
+        ({}, {"FASTSECURE_PLUGINS": "jwt,session"}, "FASTSECURE_PLUGINS"),
+        ({}, {"FASTSECURE_DISABLE_PLUGIN_AUTOLOAD": "1"}, "FASTSECURE_DISABLE_PLUGIN_AUTOLOAD"),
+        (
+            {"plugins": ["majority"]},
+            {"FASTSECURE_DISABLED_PLUGINS": "majority"},
+            "FASTSECURE_DISABLED_PLUGINS",
+        ),
+    ],
+)
+def test_selection_and_precedence(
+    site: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kwargs: dict[str, Any],
+    env: dict[str, str],
+    blocked_by: str,
+) -> None:
+    make_dist(site, "fs-majority", {"majority": "fs_majority_plugin"}, GOOD_PLUGIN)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    pm = PluginManager(**kwargs)
+    info = {i.name: i for i in pm.describe()}["majority"]
+    assert (info.status, info.blocked_by) == ("blocked", blocked_by)
+    assert "majority" not in pm.types("strategy")
+
+
+def test_constructor_allow_list_beats_environment(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_dist(site, "fs-majority", {"majority": "fs_majority_plugin"}, GOOD_PLUGIN)
+    monkeypatch.setenv("FASTSECURE_PLUGINS", "nothing")
+    pm = PluginManager(plugins=["majority"])
+    assert "majority" in pm.types("strategy")
+
+
+def test_duplicate_type_names_name_both(register_plugin: Any) -> None:
+    class A:
+        @hookimpl
+        def fastsecure_register_strategies(self, register: Register) -> None:
+            register("any", object())
+
+    pm = PluginManager(autoload=False)
+    with pytest.raises(
+        DuplicateTypeNameError, match=r"fastsecure\.builtins .*fastsecure-core.* and a-plugin"
+    ):
+        pm.register(A(), name="a-plugin")
+
+
+def test_misspelled_hook_fails_loudly() -> None:
+    class Typo:
+        @hookimpl
+        def fastsecure_register_provider(self, register: Register) -> None:  # missing 's'
+            pass
+
+    pm = PluginManager(autoload=False)
+    with pytest.raises(Exception, match="unknown hook"):
+        pm.register(Typo())
+
+
+def test_trace_logs_hooks_without_arguments(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FASTSECURE_TRACE_PLUGINS", "1")
+    caplog.set_level("INFO", logger="fastsecure")
+    pm = PluginManager(autoload=False)
+    pm.load()
+    pm.hook.fastsecure_on_event(event="secret-token-value")
+    assert "fastsecure_on_event" in caplog.text
+    assert "secret-token-value" not in caplog.text
+
+
+def test_lazy_names_resolve_or_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        fastsecure._LAZY, "NotInstalledProvider", ("fastsecure_not_installed", "fastsecure-nope")
+    )
+    with pytest.raises(ImportError, match="pip install fastsecure-nope"):
+        fastsecure.NotInstalledProvider  # noqa: B018
+    with pytest.raises(AttributeError):
+        fastsecure.NoSuchThing  # noqa: B018
+    assert "JWTAuthenticationProvider" in dir(fastsecure)
+
+
+def test_every_hook_is_documented_and_tested() -> None:
+    specs = [n for n in dir(hookspecs) if n.startswith("fastsecure_")]
+    assert specs
+    here = Path(__file__).parent
+    tests_text = "".join(p.read_text() for p in here.glob("test_*.py"))
+    for name in specs:
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert "Added in" in doc and "Args:" in doc, name
+        assert name in tests_text, f"{name} has no test"
+
+    # fastsecure_register_providers / _session_stores / _token_stores are exercised here:
+    class Everything:
+        @hookimpl
+        def fastsecure_register_providers(self, register: Register) -> None:
+            register("p", object)
+
+        @hookimpl
+        def fastsecure_register_session_stores(self, register: Register) -> None:
+            register("s", object)
+
+        @hookimpl
+        def fastsecure_register_token_stores(self, register: Register) -> None:
+            register("t", object)
+
+    pm = PluginManager(autoload=False, extra_plugins=[Everything()])
+    assert (
+        "p" in pm.types("provider")
+        and "s" in pm.types("session_store")
+        and "t" in pm.types("token_store")
+    )
+
+
+def run_cli(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        [sys.executable, "-m", "fastsecure", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_cli_plugins_lists_and_checks(site: Path) -> None:
+    make_dist(site, "fs-majority", {"majority": "fs_majority_plugin"}, GOOD_PLUGIN)
+    out = run_cli("plugins", "--json", "--all", pythonpath=site)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    by_name = {p["name"]: p for p in data["plugins"]}
+    assert by_name["majority"]["types"] == {"strategy": ["majority"]}
+    assert by_name["fastsecure.builtins"]["status"] == "builtin"
+    table = run_cli("plugins", pythonpath=site)
+    assert "majority" in table.stdout and "fs-majority 1.0" in table.stdout
+    make_dist(site, "fs-broken", {"broken": "fs_broken_missing_module"})
+    broken = run_cli("plugins", pythonpath=site)
+    assert broken.returncode == 0 and "failed" in broken.stdout and "fs-broken" in broken.stdout
+    checked = run_cli("plugins", "--check", pythonpath=site)
+    assert checked.returncode == 1
