@@ -1,5 +1,24 @@
-"""Server-side sessions for FastSecure: the session provider and the in-memory store."""
+"""Server-side sessions for FastSecure: the session provider and the in-memory store.
 
+``from fastsecure_session import SessionAuthenticationProvider`` (or, untyped, from
+``fastsecure``). Stores hash session ids inside, so every store method takes the id the
+client holds.
+"""
+
+from .cookies import clear_session_cookie as clear_session_cookie
+from .cookies import set_session_cookie as set_session_cookie
+from .csrf import CsrfGuard as CsrfGuard
+from .csrf import csrf_token as csrf_token
+from .provider import SessionAuthenticationProvider as SessionAuthenticationProvider
+from .provider import SessionInfo as SessionInfo
 from .store import MemorySessionStore as MemorySessionStore
 
-__all__ = ["MemorySessionStore"]
+__all__ = [
+    "CsrfGuard",
+    "MemorySessionStore",
+    "SessionAuthenticationProvider",
+    "SessionInfo",
+    "clear_session_cookie",
+    "csrf_token",
+    "set_session_cookie",
+]
