@@ -1,0 +1,131 @@
+"""The tables, as SQLAlchemy Core ``Table`` objects an app can add to its own metadata.
+
+``metadata`` holds them under the default ``fastsecure_`` prefix, ready for
+``target_metadata`` in Alembic's ``env.py``. :func:`define_tables` puts them, under any
+prefix, on a ``MetaData`` of the app's choosing (for one ``create_all`` or one Alembic
+history with the app's own tables).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text
+from sqlalchemy.dialects import mysql
+
+DEFAULT_PREFIX = "fastsecure_"
+
+# Index names are "ix_" + prefix + up to 30 characters; PostgreSQL stops at 63.
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
+
+# MySQL/MariaDB DATETIME keeps whole seconds unless told otherwise, and evict-oldest
+# orders sessions by creation time, so keep microseconds there.
+Timestamp = DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+HASH_LENGTH = 64
+"""Length of a hex SHA-256: the stored form of session ids and token ids."""
+
+USER_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StoreTables:
+    """The five tables of one store, all under one prefix on one ``MetaData``.
+
+    Attributes:
+        sessions: one row per session, keyed by the SHA-256 of the session id.
+        session_locks: one row per user that ever logged in; the row lock that serializes
+            a user's logins on MySQL/MariaDB (and dialects without advisory locks).
+        revoked_tokens: revoked JWT ids (hashed) with the token's expiry.
+        revoked_families: revoked refresh-token families (hashed) with their expiry.
+        used_refresh_tokens: refresh-token ids (hashed) already exchanged.
+    """
+
+    metadata: MetaData
+    prefix: str
+    sessions: Table
+    session_locks: Table
+    revoked_tokens: Table
+    revoked_families: Table
+    used_refresh_tokens: Table
+
+    @property
+    def all(self) -> tuple[Table, ...]:
+        """Every table, in creation order."""
+        return (
+            self.sessions,
+            self.session_locks,
+            self.revoked_tokens,
+            self.revoked_families,
+            self.used_refresh_tokens,
+        )
+
+
+def _expiring(metadata: MetaData, name: str, key: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column(key, String(HASH_LENGTH), primary_key=True),
+        Column("expires_at", Timestamp, nullable=False),
+        Index(f"ix_{name}_expires_at", "expires_at"),
+    )
+
+
+def define_tables(metadata: MetaData, *, prefix: str = DEFAULT_PREFIX) -> StoreTables:
+    """Define the store's tables on ``metadata``, their names starting with ``prefix``.
+
+    Args:
+        metadata: the app's ``MetaData`` (or a fresh one); the tables join it, so the app's
+            ``metadata.create_all`` and Alembic autogenerate see them.
+        prefix: prepended to every table and index name; letters, digits and ``_``.
+
+    Returns:
+        The tables, to pass to ``DatabaseSessionStore(..., tables=...)``.
+
+    Raises:
+        ValueError: the prefix is not a plain SQL identifier.
+    """
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            "table prefix must be letters, digits and '_' (at most 30), not starting with a digit"
+        )
+    sessions = Table(
+        f"{prefix}sessions",
+        metadata,
+        Column("id_hash", String(HASH_LENGTH), primary_key=True),
+        Column("user_id", String(USER_ID_LENGTH), nullable=False),
+        # "int" or "str": the type the app gave, so an int user id comes back an int.
+        Column("user_id_type", String(8), nullable=False),
+        Column("created_at", Timestamp, nullable=False),
+        Column("expires_at", Timestamp, nullable=False),
+        Column("last_seen", Timestamp, nullable=True),
+        Column("data", Text, nullable=False),
+        Index(f"ix_{prefix}sessions_user_id", "user_id", "user_id_type"),
+        Index(f"ix_{prefix}sessions_expires_at", "expires_at"),
+    )
+    session_locks = Table(
+        f"{prefix}session_locks",
+        metadata,
+        Column("user_key", String(HASH_LENGTH), primary_key=True),
+    )
+    return StoreTables(
+        metadata=metadata,
+        prefix=prefix,
+        sessions=sessions,
+        session_locks=session_locks,
+        revoked_tokens=_expiring(metadata, f"{prefix}revoked_tokens", "jti_hash"),
+        revoked_families=_expiring(metadata, f"{prefix}revoked_families", "family_hash"),
+        used_refresh_tokens=_expiring(metadata, f"{prefix}used_refresh_tokens", "jti_hash"),
+    )
+
+
+metadata = MetaData()
+"""The store's tables under the default prefix; ``target_metadata`` for Alembic."""
+
+tables = define_tables(metadata)
+sessions_table = tables.sessions
+session_locks_table = tables.session_locks
+revoked_tokens_table = tables.revoked_tokens
+revoked_families_table = tables.revoked_families
+used_refresh_tokens_table = tables.used_refresh_tokens

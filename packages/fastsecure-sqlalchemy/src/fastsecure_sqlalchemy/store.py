@@ -1,0 +1,609 @@
+"""``DatabaseSessionStore``: sessions and token state in SQLite, PostgreSQL or MariaDB/MySQL."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from fastsecure import SessionStore, StoreUnavailableError, TokenStore
+from fastsecure.results import UserId
+from fastsecure.stores import SessionCreation, SessionRecord, as_utc, hash_session_id, utcnow
+from sqlalchemy import (
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.sql import ColumnElement
+
+from .schema import DEFAULT_PREFIX, USER_ID_LENGTH, StoreTables, define_tables
+from .schema import tables as default_tables
+
+logger = logging.getLogger("fastsecure.sqlalchemy")
+
+_MYSQL_DEADLOCK = 1213
+_DEADLOCK_RETRIES = 5
+
+
+def _utc(value: datetime) -> datetime:
+    """Every timestamp is written in UTC: MySQL and SQLite keep no zone, so they compare as text."""
+    return as_utc(value).astimezone(UTC)
+
+
+def _encode_user(user_id: UserId) -> tuple[str, str]:
+    if isinstance(user_id, bool) or not isinstance(user_id, (int, str)):
+        raise TypeError("user_id must be an int or a str")
+    value, kind = (str(user_id), "int") if isinstance(user_id, int) else (user_id, "str")
+    if len(value) > USER_ID_LENGTH:
+        raise ValueError(f"user_id longer than {USER_ID_LENGTH} characters")
+    return value, kind
+
+
+def _decode_user(value: str, kind: str) -> UserId:
+    return int(value) if kind == "int" else value
+
+
+def _lock_key(user: str, kind: str) -> bytes:
+    return hashlib.sha256(f"{kind}:{user}".encode("utf-8", "surrogatepass")).digest()
+
+
+class DatabaseSessionStore(SessionStore, TokenStore):
+    """Server-side sessions and JWT revocation state in one relational database.
+
+    One object serves both contracts, so an app that already runs a database needs no
+    other store. SQLite (a file) needs no server; PostgreSQL and MariaDB/MySQL are for
+    several processes. Session ids are stored as their SHA-256 only.
+
+    Args:
+        url: a database URL (``"sqlite+aiosqlite:///sessions.db"``,
+            ``"postgresql+asyncpg://..."``, ``"mysql+aiomysql://..."``), an ``AsyncEngine``
+            or an ``async_sessionmaker`` bound to one. An engine built here from a URL is
+            disposed by :meth:`aclose`; one passed in belongs to the caller.
+        table_prefix: prefix of every table name (ignored when ``tables`` is given).
+        tables: tables from :func:`~fastsecure_sqlalchemy.define_tables`, when the app
+            keeps them on its own ``MetaData``.
+        operation_timeout: seconds any one store call may take, pool wait included; past
+            it the call raises :class:`~fastsecure.StoreUnavailableError` (HTTP 503).
+        connect_timeout: seconds to open a connection (engines built from a URL).
+        pool_timeout: seconds to wait for a free pooled connection (engines built from a URL).
+        auto_create_tables: create missing tables on first use, for configuration-built
+            stores that nobody calls :meth:`create_tables` on.
+        engine_options: extra keyword arguments for ``create_async_engine``.
+    """
+
+    store_type: ClassVar[str] = "sqlalchemy"
+
+    def __init__(
+        self,
+        url: str | URL | AsyncEngine | async_sessionmaker[AsyncSession],
+        *,
+        table_prefix: str = DEFAULT_PREFIX,
+        tables: StoreTables | None = None,
+        operation_timeout: float = 5.0,
+        connect_timeout: float = 3.0,
+        pool_timeout: float = 3.0,
+        auto_create_tables: bool = False,
+        engine_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if operation_timeout <= 0:
+            raise ValueError("operation_timeout must be positive")
+        self._timeout = operation_timeout
+        if isinstance(url, AsyncEngine):
+            self.engine, self._owns_engine = url, False
+        elif isinstance(url, async_sessionmaker):
+            bind = url.kw.get("bind")
+            if not isinstance(bind, AsyncEngine):
+                raise ValueError(
+                    "the async_sessionmaker must be bound to an AsyncEngine (bind=engine)"
+                )
+            self.engine, self._owns_engine = bind, False
+        else:
+            self.engine = _create_engine(
+                make_url(url),
+                operation_timeout,
+                connect_timeout,
+                pool_timeout,
+                engine_options or {},
+            )
+            self._owns_engine = True
+        if tables is None:
+            tables = (
+                default_tables
+                if table_prefix == DEFAULT_PREFIX
+                else define_tables(MetaData(), prefix=table_prefix)
+            )
+        self.tables = tables
+        self.dialect: str = self.engine.dialect.name
+        self._auto_create = auto_create_tables
+        self._create_lock = asyncio.Lock()
+        s = tables.sessions
+        self._session_columns = (
+            s.c.user_id,
+            s.c.user_id_type,
+            s.c.created_at,
+            s.c.expires_at,
+            s.c.last_seen,
+            s.c.data,
+        )
+        # Built once: the hot path only binds parameters.
+        self._get_stmt = select(*self._session_columns).where(s.c.id_hash == bindparam("id_hash"))
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Bound the call in time; "cannot reach the database" becomes StoreUnavailableError."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._auto_create:
+                    await self._create_once()
+                yield
+        except (TimeoutError, OSError, sa_exc.TimeoutError) as exc:
+            raise StoreUnavailableError(
+                f"{self.dialect} session store unavailable: {type(exc).__name__}"
+            ) from exc
+        except sa_exc.DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(
+                exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
+            ):
+                raise StoreUnavailableError(
+                    f"{self.dialect} session store unavailable: {type(exc.orig).__name__}"
+                ) from exc
+            raise
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """One connection for one statement; the statement commits on its own."""
+        async with self._guard(), self.engine.connect() as conn:
+            yield conn
+            if conn.in_transaction():
+                await conn.commit()
+
+    @asynccontextmanager
+    async def _transaction(self, *, immediate: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A READ COMMITTED transaction: each statement sees what earlier lock holders committed.
+
+        ``immediate`` takes SQLite's write lock up front (BEGIN IMMEDIATE), which serializes
+        writers across processes without the read-then-upgrade deadlock.
+        """
+        async with self.engine.connect() as conn:
+            if self.dialect in ("postgresql", "mysql", "mariadb"):
+                await conn.execution_options(isolation_level="READ COMMITTED")
+            if immediate and self.dialect == "sqlite":
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    async def _create_once(self) -> None:
+        if not self._auto_create:
+            return
+        async with self._create_lock:
+            if self._auto_create:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(
+                        self.tables.metadata.create_all, tables=list(self.tables.all)
+                    )
+                self._auto_create = False
+
+    async def create_tables(self) -> None:
+        """Create the store's tables and indexes where missing (``CREATE TABLE IF NOT EXISTS``).
+
+        For apps without migrations; with Alembic, include :data:`~fastsecure_sqlalchemy.metadata`
+        (or the tables from :func:`~fastsecure_sqlalchemy.define_tables`) instead.
+        """
+        async with self._guard(), self.engine.begin() as conn:
+            await conn.run_sync(self.tables.metadata.create_all, tables=list(self.tables.all))
+
+    async def drop_tables(self) -> None:
+        """Drop the store's tables (tests, uninstall); every session and revocation is lost."""
+        async with self._guard(), self.engine.begin() as conn:
+            await conn.run_sync(self.tables.metadata.drop_all, tables=list(self.tables.all))
+
+    async def aclose(self) -> None:
+        """Dispose of the engine when this store built it from a URL."""
+        if self._owns_engine:
+            await self.engine.dispose()
+
+    def _record(self, row: Any, id_hash: str) -> SessionRecord:
+        last_seen = row.last_seen
+        return {
+            "user_id": _decode_user(row.user_id, row.user_id_type),
+            "created_at": as_utc(row.created_at),
+            "expires_at": as_utc(row.expires_at),
+            "last_seen": as_utc(last_seen) if last_seen is not None else None,
+            "metadata": json.loads(row.data),
+            "session_key": id_hash,
+        }
+
+    def _row_values(
+        self,
+        user: str,
+        kind: str,
+        session_id: str,
+        expires_at: datetime,
+        metadata: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "id_hash": hash_session_id(session_id),
+            "user_id": user,
+            "user_id_type": kind,
+            "created_at": now,
+            "expires_at": _utc(expires_at),
+            "last_seen": None,
+            "data": json.dumps(metadata, separators=(",", ":")),
+        }
+
+    # --- SessionStore ------------------------------------------------------------------------
+
+    async def create_session(
+        self, user_id: UserId, session_id: str, expires_at: datetime, metadata: dict[str, Any]
+    ) -> bool:
+        """Insert a session; False when the id is already taken."""
+        user, kind = _encode_user(user_id)
+        values = self._row_values(user, kind, session_id, expires_at, metadata, utcnow())
+        try:
+            async with self._connect() as conn:
+                await conn.execute(insert(self.tables.sessions), values)
+        except sa_exc.IntegrityError:
+            return False
+        return True
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The live session, by primary key: one indexed SELECT, no write."""
+        id_hash = hash_session_id(session_id)
+        async with self._connect() as conn:
+            row = (await conn.execute(self._get_stmt, {"id_hash": id_hash})).first()
+        if row is None:
+            return None
+        record = self._record(row, id_hash)
+        if record["expires_at"] <= utcnow():
+            return None
+        return record
+
+    async def update_session(self, session_id: str, metadata: dict[str, Any]) -> bool:
+        """Replace the metadata of a live session."""
+        s = self.tables.sessions
+        stmt = (
+            update(s)
+            .where(s.c.id_hash == hash_session_id(session_id), s.c.expires_at > _utc(utcnow()))
+            .values(data=json.dumps(metadata, separators=(",", ":")))
+        )
+        async with self._connect() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def touch_session(self, session_id: str, last_seen: datetime) -> bool:
+        """Set ``last_seen`` in one UPDATE (no read first)."""
+        s = self.tables.sessions
+        stmt = (
+            update(s)
+            .where(s.c.id_hash == hash_session_id(session_id), s.c.expires_at > _utc(utcnow()))
+            .values(last_seen=_utc(last_seen))
+        )
+        async with self._connect() as conn:
+            result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def rotate_session(self, old_session_id: str, new_session_id: str) -> bool:
+        """Re-key a live session in one UPDATE, so the old id stops working at the same instant."""
+        s = self.tables.sessions
+        stmt = (
+            update(s)
+            .where(s.c.id_hash == hash_session_id(old_session_id), s.c.expires_at > _utc(utcnow()))
+            .values(id_hash=hash_session_id(new_session_id))
+        )
+        try:
+            async with self._connect() as conn:
+                result = await conn.execute(stmt)
+        except sa_exc.IntegrityError:
+            return False
+        return bool(result.rowcount)
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Remove the session; True when it existed."""
+        return await self.delete_session_by_key(hash_session_id(session_id))
+
+    async def delete_session_by_key(self, session_key: str) -> bool:
+        """Remove the session a listing named by its ``session_key`` (the id's hash)."""
+        s = self.tables.sessions
+        async with self._connect() as conn:
+            result = await conn.execute(delete(s).where(s.c.id_hash == session_key))
+        return bool(result.rowcount)
+
+    def _user_filter(self, user: str, kind: str) -> ColumnElement[bool]:
+        s = self.tables.sessions
+        return (s.c.user_id == user) & (s.c.user_id_type == kind)
+
+    def _user_select(self, user: str, kind: str) -> Any:
+        s = self.tables.sessions
+        return (
+            select(s.c.id_hash, *self._session_columns)
+            .where(self._user_filter(user, kind))
+            .order_by(s.c.created_at, s.c.id_hash)
+        )
+
+    async def get_user_sessions(self, user_id: UserId) -> list[SessionRecord]:
+        """The user's live sessions, oldest first."""
+        user, kind = _encode_user(user_id)
+        s = self.tables.sessions
+        stmt = self._user_select(user, kind).where(s.c.expires_at > _utc(utcnow()))
+        async with self._connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [self._record(row, row.id_hash) for row in rows]
+
+    async def delete_user_sessions(self, user_id: UserId) -> int:
+        """Log the user out everywhere in one DELETE."""
+        user, kind = _encode_user(user_id)
+        s = self.tables.sessions
+        async with self._connect() as conn:
+            result = await conn.execute(delete(s).where(self._user_filter(user, kind)))
+        return int(result.rowcount)
+
+    async def cleanup_expired_sessions(self) -> int:
+        """Remove every expired session in one DELETE (uses the ``expires_at`` index)."""
+        s = self.tables.sessions
+        async with self._connect() as conn:
+            result = await conn.execute(delete(s).where(s.c.expires_at <= _utc(utcnow())))
+        return int(result.rowcount)
+
+    async def create_session_limited(
+        self,
+        user_id: UserId,
+        session_id: str,
+        expires_at: datetime,
+        metadata: dict[str, Any],
+        *,
+        max_sessions: int | None,
+        evict_oldest: bool = True,
+    ) -> SessionCreation:
+        """Create a session keeping at most ``max_sessions`` live ones, atomically.
+
+        The user's logins are serialized for the length of one transaction: a transaction
+        advisory lock on PostgreSQL, a row lock on the user's ``session_locks`` row on
+        MySQL/MariaDB (and other dialects), SQLite's write lock (BEGIN IMMEDIATE). Inside
+        it, expired sessions are removed, then the oldest live ones make room (or the
+        login is refused), then the new session is inserted.
+        """
+        if max_sessions is None or max_sessions <= 0:
+            created = await self.create_session(user_id, session_id, expires_at, metadata)
+            return SessionCreation(created=created)
+        user, kind = _encode_user(user_id)
+        key = _lock_key(user, kind)
+        values = self._row_values(user, kind, session_id, expires_at, metadata, utcnow())
+        uses_lock_row = self.dialect not in ("postgresql", "sqlite")
+        async with self._guard():
+            if uses_lock_row:
+                await self._ensure_lock_row(key.hex())
+            for attempt in range(_DEADLOCK_RETRIES):
+                try:
+                    return await self._create_limited(
+                        key, user, kind, values, max_sessions, evict_oldest
+                    )
+                except sa_exc.IntegrityError:
+                    return SessionCreation(created=False)
+                except sa_exc.OperationalError as exc:
+                    if not _is_deadlock(exc) or attempt == _DEADLOCK_RETRIES - 1:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _ensure_lock_row(self, user_key: str) -> None:
+        """The user's lock row, inserted (committed) before any transaction locks it.
+
+        Inserting it inside the locking transaction would let two waiters both hold a
+        shared lock from the duplicate-key check and deadlock on the upgrade.
+        """
+        locks = self.tables.session_locks
+        async with self.engine.connect() as conn:
+            exists_stmt = select(locks.c.user_key).where(locks.c.user_key == user_key)
+            if (await conn.execute(exists_stmt)).first() is not None:
+                await conn.rollback()
+                return
+            try:
+                await conn.execute(_insert_ignore(locks, self.dialect), {"user_key": user_key})
+                await conn.commit()
+            except sa_exc.IntegrityError:
+                await conn.rollback()
+
+    async def _create_limited(
+        self,
+        key: bytes,
+        user: str,
+        kind: str,
+        values: dict[str, Any],
+        max_sessions: int,
+        evict_oldest: bool,
+    ) -> SessionCreation:
+        s = self.tables.sessions
+        async with self._transaction(immediate=True) as conn:
+            if self.dialect == "postgresql":
+                lock_id = int.from_bytes(key[:8], "big", signed=True)
+                await conn.execute(select(func.pg_advisory_xact_lock(lock_id)))
+            elif self.dialect != "sqlite":
+                locks = self.tables.session_locks
+                await conn.execute(
+                    select(locks.c.user_key).where(locks.c.user_key == key.hex()).with_for_update()
+                )
+            now = utcnow()
+            rows = (await conn.execute(self._user_select(user, kind))).all()
+            stale = [row.id_hash for row in rows if as_utc(row.expires_at) <= now]
+            live = [row for row in rows if as_utc(row.expires_at) > now]
+            excess = len(live) - max_sessions + 1
+            if excess > 0 and not evict_oldest:
+                if stale:
+                    await conn.execute(delete(s).where(s.c.id_hash.in_(stale)))
+                return SessionCreation(created=False)
+            victims = live[:excess] if excess > 0 else []
+            doomed = stale + [row.id_hash for row in victims]
+            if doomed:
+                await conn.execute(delete(s).where(s.c.id_hash.in_(doomed)))
+            await conn.execute(insert(s), values)
+        return SessionCreation(
+            created=True, evicted=tuple(self._record(row, row.id_hash) for row in victims)
+        )
+
+    # --- TokenStore ---------------------------------------------------------------------------
+
+    async def _upsert_expiry(self, table: Table, key: str, expires_at: datetime) -> None:
+        key_column = table.primary_key.columns.values()[0].name
+        values = {key_column: hash_session_id(key), "expires_at": _utc(expires_at)}
+        async with self._connect() as conn:
+            if self.dialect in ("postgresql", "sqlite"):
+                dialect_insert = (
+                    pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
+                )
+                stmt = dialect_insert(table).values(values)
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[key_column], set_={"expires_at": stmt.excluded.expires_at}
+                    )
+                )
+            elif self.dialect in ("mysql", "mariadb"):
+                my_stmt = mysql_dialect.insert(table).values(values)
+                await conn.execute(
+                    my_stmt.on_duplicate_key_update(expires_at=my_stmt.inserted.expires_at)
+                )
+            else:
+                changed = await conn.execute(
+                    update(table)
+                    .where(table.c[key_column] == values[key_column])
+                    .values(expires_at=values["expires_at"])
+                )
+                if not changed.rowcount:
+                    await conn.execute(insert(table), values)
+
+    async def revoke_token(self, jti: str, expires_at: datetime) -> None:
+        """Mark a token id revoked until ``expires_at`` (stored hashed)."""
+        await self._upsert_expiry(self.tables.revoked_tokens, jti, expires_at)
+
+    async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
+        """Mark a refresh-token family revoked until ``expires_at`` (stored hashed)."""
+        await self._upsert_expiry(self.tables.revoked_families, family_id, expires_at)
+
+    async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
+        """One SELECT over both revocation tables."""
+        now = _utc(utcnow())
+        tokens, families = self.tables.revoked_tokens, self.tables.revoked_families
+        conditions: list[ColumnElement[bool]] = [
+            exists().where(tokens.c.jti_hash == hash_session_id(jti), tokens.c.expires_at > now)
+        ]
+        if family_id is not None:
+            conditions.append(
+                exists().where(
+                    families.c.family_hash == hash_session_id(family_id),
+                    families.c.expires_at > now,
+                )
+            )
+        async with self._connect() as conn:
+            found = (await conn.execute(select(or_(*conditions)))).scalar()
+        return bool(found)
+
+    async def consume_refresh_token(self, jti: str, expires_at: datetime) -> bool:
+        """INSERT the id; a primary-key conflict means it was used already.
+
+        An entry whose expiry passed (not yet cleaned up) is removed by one conditional
+        DELETE and the INSERT retried once, so only one caller can ever win it.
+        """
+        used = self.tables.used_refresh_tokens
+        values = {"jti_hash": hash_session_id(jti), "expires_at": _utc(expires_at)}
+        for attempt in range(2):
+            try:
+                async with self._connect() as conn:
+                    await conn.execute(insert(used), values)
+                return True
+            except sa_exc.IntegrityError:
+                if attempt:
+                    return False
+            stale = delete(used).where(
+                used.c.jti_hash == values["jti_hash"], used.c.expires_at <= _utc(utcnow())
+            )
+            async with self._connect() as conn:
+                if not (await conn.execute(stale)).rowcount:
+                    return False
+        return False  # pragma: no cover
+
+    async def cleanup_expired_tokens(self) -> int:
+        """One DELETE per token table, in one transaction."""
+        now = _utc(utcnow())
+        removed = 0
+        async with self._guard(), self._transaction() as conn:
+            for table in (
+                self.tables.revoked_tokens,
+                self.tables.revoked_families,
+                self.tables.used_refresh_tokens,
+            ):
+                removed += int(
+                    (await conn.execute(delete(table).where(table.c.expires_at <= now))).rowcount
+                )
+        return removed
+
+
+def _is_deadlock(exc: sa_exc.OperationalError) -> bool:
+    args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and args[0] == _MYSQL_DEADLOCK
+
+
+def _insert_ignore(table: Table, dialect: str) -> Any:
+    if dialect in ("mysql", "mariadb"):
+        return insert(table).prefix_with("IGNORE")
+    return insert(table)
+
+
+def _create_engine(
+    url: URL,
+    operation_timeout: float,
+    connect_timeout: float,
+    pool_timeout: float,
+    engine_options: Mapping[str, Any],
+) -> AsyncEngine:
+    """An engine whose every wait is bounded and whose pool heals itself after an outage."""
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    connect_args: dict[str, Any] = {}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        connect_args["timeout"] = operation_timeout  # how long a writer waits for the lock
+    elif driver == "asyncpg":
+        connect_args["timeout"] = connect_timeout
+        connect_args["command_timeout"] = operation_timeout
+    elif driver == "psycopg":
+        connect_args["connect_timeout"] = max(1, round(connect_timeout))
+    elif driver in ("aiomysql", "asyncmy"):
+        connect_args["connect_timeout"] = connect_timeout
+        connect_args["init_command"] = (
+            f"SET SESSION innodb_lock_wait_timeout = {max(1, round(operation_timeout))}"
+        )
+    in_memory = backend == "sqlite" and url.database in (None, "", ":memory:")
+    if not in_memory:
+        options["pool_timeout"] = pool_timeout
+    options.update(engine_options)
+    if connect_args:
+        options["connect_args"] = {**connect_args, **dict(options.get("connect_args") or {})}
+    return create_async_engine(url, **options)
