@@ -1,0 +1,164 @@
+# /// script
+# dependencies = ["nox[uv]>=2024.10"]
+# ///
+"""Development sessions: tests, isolated per-plugin runs, wheels, lint, typecheck, demo, bench.
+
+Run with ``nox -s <session>``; the README's two set-up commands bootstrap nox itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tomllib
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.10"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck", "isolated", "wheels"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PROJECT = nox.project.load_toml("pyproject.toml")
+TEST_DEPS = nox.project.dependency_groups(PROJECT, "test")
+LINT_DEPS = nox.project.dependency_groups(PROJECT, "lint")
+TYPE_DEPS = nox.project.dependency_groups(PROJECT, "typecheck")
+DEMO_DEPS = nox.project.dependency_groups(PROJECT, "demo")
+BROWSER_DEPS = nox.project.dependency_groups(PROJECT, "browser")
+
+
+def _distributions() -> dict[str, Path]:
+    """Every distribution in the monorepo, read from its pyproject.toml (not a typed list)."""
+    found = {}
+    for pyproject in sorted([*ROOT.glob("packages/*/pyproject.toml"), *ROOT.glob("examples/*/pyproject.toml")]):
+        name = tomllib.loads(pyproject.read_text())["project"]["name"]
+        found[name] = pyproject.parent
+    return found
+
+
+DISTRIBUTIONS = _distributions()
+# The packages that carry code and tests of their own (the umbrella "fastsecure" has none).
+PACKAGES = [name for name, path in DISTRIBUTIONS.items() if (path / "tests").is_dir()]
+EXTRAS = {"fastsecure-sqlalchemy": "[sqlite,postgresql,mysql]"}
+
+
+def _editable(name: str) -> list[str]:
+    return ["-e", f"{DISTRIBUTIONS[name]}{EXTRAS.get(name, '')}"]
+
+
+def _pass_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k == "CI" or k.startswith("FASTSECURE_TEST")}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every package editable in one venv; pytest over packages/*/tests, tests/ and examples/."""
+    args = []
+    for name in DISTRIBUTIONS:
+        args += _editable(name)
+    session.install(*args, *TEST_DEPS, *DEMO_DEPS, *BROWSER_DEPS)
+    session.run("pytest", *(session.posargs or []), env=_pass_env())
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES, ids=PACKAGES)
+def isolated(session: nox.Session, package: str) -> None:
+    """A fresh venv with core plus one plugin only: its tests, then ``fastsecure plugins --check``."""
+    wanted = ["fastsecure-core", package] if package != "fastsecure-core" else [package]
+    args = []
+    for name in wanted:
+        args += _editable(name)
+    session.install(*args, *TEST_DEPS)
+    tests_dir = DISTRIBUTIONS[package] / "tests"
+    session.run("pytest", str(tests_dir), "-p", "no:cacheprovider", *session.posargs, env=_pass_env())
+    session.run("fastsecure", "plugins", "--check")
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build every distribution, install only from the built wheels, check the CLI lists them."""
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.install("build")
+    for path in DISTRIBUTIONS.values():
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(path), silent=True)
+    built = sorted(p.name for p in dist.glob("*.whl"))
+    session.log(f"built {len(built)} wheels: {', '.join(built)}")
+    if len(built) != len(DISTRIBUTIONS):
+        session.error(f"expected {len(DISTRIBUTIONS)} wheels, built {len(built)}")
+    venv = ROOT / ".nox" / "wheels-check"
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("python", "-m", "venv", str(venv))
+    python = str(venv / "bin" / "python")
+    local = [name for name in DISTRIBUTIONS if name != "fastsecure"]
+    # Our distributions come from dist/ only; third-party dependencies from the index.
+    session.run(
+        python, "-m", "pip", "install", "-q", "--find-links", str(dist),
+        "fastsecure[all]", *local, external=True,
+    )
+    for name in local + ["fastsecure"]:
+        session.run(python, "-c", f"import importlib.metadata as m, sys; d=m.distribution({name!r}); "
+                    "sys.exit(0 if d.read_text('RECORD') else 1)", external=True)
+    session.run(python, "-c", "import fastsecure, fastsecure_jwt, fastsecure_session, fastsecure_oauth, "
+                "fastsecure_redis, fastsecure_sqlalchemy; from fastsecure import JWTAuthenticationProvider, "
+                "RedisSessionStore, DatabaseSessionStore, GoogleAuthProvider", external=True)
+    out = session.run(str(venv / "bin" / "fastsecure"), "plugins", "--check", "--json", external=True, silent=True)
+    import json
+
+    names = {p["name"] for p in json.loads(str(out))["plugins"] if p["status"] == "loaded"}
+    expected = {"jwt", "session", "oauth", "redis", "sqlalchemy", "apikey"}
+    if not expected <= names:
+        session.error(f"fastsecure plugins lists {sorted(names)}, expected {sorted(expected)}")
+    session.log(f"fastsecure plugins: {', '.join(sorted(names))}")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*LINT_DEPS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on every distribution's src/."""
+    args = []
+    for name in DISTRIBUTIONS:
+        args += _editable(name)
+    session.install(*args, *TYPE_DEPS)
+    sources = [str(path / "src") for path in DISTRIBUTIONS.values() if (path / "src").is_dir()]
+    session.run("mypy", "--strict", *sources)
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Serve the example app on http://127.0.0.1:8000 with embedded defaults."""
+    args = []
+    for name in DISTRIBUTIONS:
+        args += _editable(name)
+    session.install(*args, *DEMO_DEPS)
+    session.run("python", "-m", "demo", *session.posargs, env={"PYTHONPATH": str(ROOT / "examples")})
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Per-request cost of requires_auth against a bare endpoint (no assertions on time)."""
+    args = []
+    for name in DISTRIBUTIONS:
+        args += _editable(name)
+    session.install(*args, *TEST_DEPS)
+    for script in sorted(ROOT.glob("packages/*/benchmarks/bench_*.py")) + sorted(ROOT.glob("benchmarks/bench_*.py")):
+        session.run("python", str(script), *session.posargs, env=_pass_env())
+
+
+@nox.session(default=False)
+def lowest(session: nox.Session) -> None:
+    """Tests against the lowest direct dependency versions each pyproject allows."""
+    args = []
+    for name in DISTRIBUTIONS:
+        args += _editable(name)
+    session.install("--resolution=lowest-direct", *args, *TEST_DEPS)
+    session.run("pytest", *(session.posargs or []), env=_pass_env())
