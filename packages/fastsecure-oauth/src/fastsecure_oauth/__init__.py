@@ -1,1 +1,45 @@
-"""FastSecure oauth plugin."""
+"""FastSecure OAuth 2.0 and OpenID Connect providers: Google, GitHub, any OIDC issuer.
+
+Also importable from ``fastsecure`` (``from fastsecure import GoogleAuthProvider``); import
+from here for strict typing.
+"""
+
+from __future__ import annotations
+
+from .clients.github import GitHubAuthProvider as GitHubAuthProvider
+from .clients.google import GoogleAuthProvider as GoogleAuthProvider
+from .exceptions import IDTokenError as IDTokenError
+from .exceptions import OAuthConfigurationError as OAuthConfigurationError
+from .exceptions import OAuthError as OAuthError
+from .exceptions import OAuthFlowError as OAuthFlowError
+from .exceptions import ProviderError as ProviderError
+from .flow import AccountStore as AccountStore
+from .flow import IssueLogin as IssueLogin
+from .flow import MemoryAccountStore as MemoryAccountStore
+from .flow import OAuthFlow as OAuthFlow
+from .flow import issue_with_provider as issue_with_provider
+from .flow import resolve_account as resolve_account
+from .flow import safe_next as safe_next
+from .oidc import OpenIDConnectProvider as OpenIDConnectProvider
+from .provider import OAuth2Provider as OAuth2Provider
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "AccountStore",
+    "GitHubAuthProvider",
+    "GoogleAuthProvider",
+    "IDTokenError",
+    "IssueLogin",
+    "MemoryAccountStore",
+    "OAuth2Provider",
+    "OAuthConfigurationError",
+    "OAuthError",
+    "OAuthFlow",
+    "OAuthFlowError",
+    "OpenIDConnectProvider",
+    "ProviderError",
+    "issue_with_provider",
+    "resolve_account",
+    "safe_next",
+]

@@ -1,0 +1,77 @@
+"""The exceptions of fastsecure-oauth; all derive from :class:`OAuthError`.
+
+Providers never let these escape ``authenticate``: they become failed results. The flow
+helper turns :class:`OAuthFlowError` into the HTTP answer (it is an ``HTTPException``).
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from fastsecure import FastSecureError
+
+
+class OAuthError(FastSecureError):
+    """Base class of every fastsecure-oauth exception.
+
+    Args:
+        message: what went wrong, safe to show: never a token, code or secret.
+        provider: the provider's registered name, when known.
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None) -> None:
+        self.provider = provider
+        super().__init__(message)
+
+
+class OAuthConfigurationError(OAuthError, ValueError):
+    """The provider is configured inconsistently (a missing endpoint, an unusable option)."""
+
+
+class ProviderError(OAuthError):
+    """The provider could not be reached or answered something unusable.
+
+    Covers timeouts, refused connections, TLS failures, HTTP errors and malformed JSON.
+    ``status_code`` is the provider's HTTP status when it answered at all, ``error`` its
+    OAuth error code (``invalid_grant``, ``bad_verification_code``) when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.error = error
+        super().__init__(message, provider=provider)
+
+
+class IDTokenError(OAuthError):
+    """An OpenID Connect ID token failed verification (signature, iss, aud, exp, nonce...)."""
+
+
+class OAuthFlowError(OAuthError, HTTPException):
+    """A login through :class:`~fastsecure_oauth.OAuthFlow` cannot go on; an HTTP answer.
+
+    400: the browser's side is wrong (state, cookie, ``next``); 401: the provider refused
+    the login or the exchange failed; 403: the app refused the account; 503: the identity
+    provider's metadata could not be fetched.
+    """
+
+    def __init__(self, status_code: int, detail: str, *, provider: str | None = None) -> None:
+        OAuthError.__init__(self, detail, provider=provider)
+        HTTPException.__init__(self, status_code=status_code, detail=detail)
+
+    def __str__(self) -> str:
+        return str(self.detail)
+
+
+__all__ = [
+    "IDTokenError",
+    "OAuthConfigurationError",
+    "OAuthError",
+    "OAuthFlowError",
+    "ProviderError",
+]
