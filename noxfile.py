@@ -32,7 +32,9 @@ BROWSER_DEPS = nox.project.dependency_groups(PROJECT, "browser")
 def _distributions() -> dict[str, Path]:
     """Every distribution in the monorepo, read from its pyproject.toml (not a typed list)."""
     found = {}
-    for pyproject in sorted([*ROOT.glob("packages/*/pyproject.toml"), *ROOT.glob("examples/*/pyproject.toml")]):
+    for pyproject in sorted(
+        [*ROOT.glob("packages/*/pyproject.toml"), *ROOT.glob("examples/*/pyproject.toml")]
+    ):
         name = tomllib.loads(pyproject.read_text())["project"]["name"]
         found[name] = pyproject.parent
     return found
@@ -72,7 +74,9 @@ def isolated(session: nox.Session, package: str) -> None:
         args += _editable(name)
     session.install(*args, *TEST_DEPS)
     tests_dir = DISTRIBUTIONS[package] / "tests"
-    session.run("pytest", str(tests_dir), "-p", "no:cacheprovider", *session.posargs, env=_pass_env())
+    session.run(
+        "pytest", str(tests_dir), "-p", "no:cacheprovider", *session.posargs, env=_pass_env()
+    )
     session.run("fastsecure", "plugins", "--check")
 
 
@@ -83,7 +87,9 @@ def wheels(session: nox.Session) -> None:
     shutil.rmtree(dist, ignore_errors=True)
     session.install("build")
     for path in DISTRIBUTIONS.values():
-        session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(path), silent=True)
+        session.run(
+            "python", "-m", "build", "--wheel", "--outdir", str(dist), str(path), silent=True
+        )
     built = sorted(p.name for p in dist.glob("*.whl"))
     session.log(f"built {len(built)} wheels: {', '.join(built)}")
     if len(built) != len(DISTRIBUTIONS):
@@ -95,16 +101,36 @@ def wheels(session: nox.Session) -> None:
     local = [name for name in DISTRIBUTIONS if name != "fastsecure"]
     # Our distributions come from dist/ only; third-party dependencies from the index.
     session.run(
-        python, "-m", "pip", "install", "-q", "--find-links", str(dist),
-        "fastsecure[all]", *local, external=True,
+        python,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--find-links",
+        str(dist),
+        "fastsecure[all]",
+        *local,
+        external=True,
     )
     for name in local + ["fastsecure"]:
-        session.run(python, "-c", f"import importlib.metadata as m, sys; d=m.distribution({name!r}); "
-                    "sys.exit(0 if d.read_text('RECORD') else 1)", external=True)
-    session.run(python, "-c", "import fastsecure, fastsecure_jwt, fastsecure_session, fastsecure_oauth, "
-                "fastsecure_redis, fastsecure_sqlalchemy; from fastsecure import JWTAuthenticationProvider, "
-                "RedisSessionStore, DatabaseSessionStore, GoogleAuthProvider", external=True)
-    out = session.run(str(venv / "bin" / "fastsecure"), "plugins", "--check", "--json", external=True, silent=True)
+        session.run(
+            python,
+            "-c",
+            f"import importlib.metadata as m, sys; d=m.distribution({name!r}); "
+            "sys.exit(0 if d.read_text('RECORD') else 1)",
+            external=True,
+        )
+    session.run(
+        python,
+        "-c",
+        "import fastsecure, fastsecure_jwt, fastsecure_session, fastsecure_oauth, "
+        "fastsecure_redis, fastsecure_sqlalchemy; from fastsecure import JWTAuthenticationProvider, "
+        "RedisSessionStore, DatabaseSessionStore, GoogleAuthProvider",
+        external=True,
+    )
+    out = session.run(
+        str(venv / "bin" / "fastsecure"), "plugins", "--check", "--json", external=True, silent=True
+    )
     import json
 
     names = {p["name"] for p in json.loads(str(out))["plugins"] if p["status"] == "loaded"}
@@ -140,7 +166,9 @@ def demo(session: nox.Session) -> None:
     for name in DISTRIBUTIONS:
         args += _editable(name)
     session.install(*args, *DEMO_DEPS)
-    session.run("python", "-m", "demo", *session.posargs, env={"PYTHONPATH": str(ROOT / "examples")})
+    session.run(
+        "python", "-m", "demo", *session.posargs, env={"PYTHONPATH": str(ROOT / "examples")}
+    )
 
 
 @nox.session(default=False)
@@ -150,7 +178,9 @@ def bench(session: nox.Session) -> None:
     for name in DISTRIBUTIONS:
         args += _editable(name)
     session.install(*args, *TEST_DEPS)
-    for script in sorted(ROOT.glob("packages/*/benchmarks/bench_*.py")) + sorted(ROOT.glob("benchmarks/bench_*.py")):
+    for script in sorted(ROOT.glob("packages/*/benchmarks/bench_*.py")) + sorted(
+        ROOT.glob("benchmarks/bench_*.py")
+    ):
         session.run("python", str(script), *session.posargs, env=_pass_env())
 
 

@@ -79,9 +79,13 @@ class _Node(Generic[T]):
 class PatternTable(Generic[T]):
     """Maps path patterns to values; ``match`` returns the most specific one."""
 
+    CACHE_SIZE = 4096
+
     def __init__(self) -> None:
         self._root: _Node[T] = _Node()
         self._patterns: dict[tuple[str, ...], tuple[str, T]] = {}
+        # Recent path -> match; bounded, dropped whenever the table changes.
+        self._cache: dict[str, tuple[str, T] | None] = {}
 
     def __len__(self) -> int:
         return len(self._patterns)
@@ -98,6 +102,7 @@ class PatternTable(Generic[T]):
         key = normalize_pattern(pattern)
         entry = (pattern, value)
         self._patterns[key] = entry
+        self._cache.clear()
         node = self._root
         for segment in key:
             if segment == "**":
@@ -116,6 +121,7 @@ class PatternTable(Generic[T]):
         key = normalize_pattern(pattern)
         if self._patterns.pop(key, None) is None:
             return False
+        self._cache.clear()
         entries = list(self._patterns.values())
         self._root = _Node()
         self._patterns = {}
@@ -125,7 +131,16 @@ class PatternTable(Generic[T]):
 
     def match(self, path: str) -> tuple[str, T] | None:
         """The (pattern, value) that best matches ``path``, or None."""
-        return self._match_segments(split_path(path))
+        cache = self._cache
+        try:
+            return cache[path]
+        except KeyError:
+            pass
+        found = self._match_segments(split_path(path))
+        if len(cache) >= self.CACHE_SIZE:
+            cache.clear()
+        cache[path] = found
+        return found
 
     def _match_segments(self, segments: list[str]) -> tuple[str, T] | None:
         return self._walk(self._root, segments, 0)

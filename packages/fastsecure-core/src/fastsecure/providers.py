@@ -108,9 +108,13 @@ class AuthenticationProvider(ABC):
         Only presented tokens and ids may come back, never login data: a request cannot
         mint credentials. Override for cookies, bearer tokens or query parameters.
         """
+        pairs = self.__dict__.get("_fastsecure_header_pairs")
+        if pairs is None:  # read once: a per-request rebuild would cost more than the lookup
+            pairs = tuple(self.credential_headers.items())
+            self.__dict__["_fastsecure_header_pairs"] = pairs
         found = {}
         headers = connection.headers
-        for name, header in self.credential_headers.items():
+        for name, header in pairs:
             value = headers.get(header)
             if value:
                 found[name] = value

@@ -164,7 +164,8 @@ class AnyAuthStrategy(AuthenticationStrategy):
                 errors.append(f"{name}: missing required scopes: {', '.join(lacking)}")
                 continue
             result.metadata["scopes"] = sorted(granted)
-            await self.add_optional(manager, requirement, credentials, result)
+            if requirement.optional:
+                await self.add_optional(manager, requirement, credentials, result)
             return result
         if lacked_scope:
             reason = FailureReason.INSUFFICIENT_SCOPE
@@ -254,7 +255,8 @@ class AllAuthStrategy(AuthenticationStrategy):
                 reason=FailureReason.INSUFFICIENT_SCOPE,
                 errors=[f"missing required scopes: {', '.join(lacking)}"],
             )
-        await self.add_optional(manager, requirement, credentials, combined)
+        if requirement.optional:
+            await self.add_optional(manager, requirement, credentials, combined)
         return combined
 
     @staticmethod

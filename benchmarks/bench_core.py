@@ -1,0 +1,127 @@
+"""Per-request cost of core's ``requires_auth`` against a bare FastAPI endpoint.
+
+Calls the ASGI app in-process with a prepared scope (no HTTP client in the loop, so the
+figures are the server-side cost). Prints µs per request; asserts nothing about time.
+
+    python benchmarks/bench_core.py [--requests 5000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException
+
+from fastsecure import AuthenticationManager, AuthenticationProvider, AuthenticationResult
+
+
+class KeyProvider(AuthenticationProvider):
+    def __init__(self) -> None:
+        self.keys = {"k": "alice"}
+
+    def get_required_credentials(self) -> set[str]:
+        return {"api_key"}
+
+    async def authenticate(self, credentials: dict[str, Any]) -> AuthenticationResult:
+        user = self.keys.get(credentials.get("api_key", ""))
+        if user is None:
+            return AuthenticationResult.failure("bad key", provider=self.provider_name)
+        return AuthenticationResult(success=True, user_id=user, provider=self.provider_name)
+
+    async def validate_authentication(self, auth_data: dict[str, Any]) -> bool:
+        return auth_data.get("api_key") in self.keys
+
+
+def build() -> FastAPI:
+    manager = AuthenticationManager(autoload=False)
+    manager.register_provider("key", KeyProvider())
+    manager.add_requirement("/fs/**", ["key"])
+    for i in range(1000):  # a realistic number of other patterns
+        manager.add_requirement(f"/tenant{i}/api/*", ["key"])
+    keys = {"k": "alice"}
+
+    async def handwritten(x_api_key: str | None = Header(None)) -> str:
+        user = keys.get(x_api_key or "")
+        if user is None:
+            raise HTTPException(401)
+        return user
+
+    app = FastAPI()
+
+    @app.get("/bare")
+    async def bare() -> dict[str, str]:
+        return {"ok": "1"}
+
+    @app.get("/hand")
+    async def hand(user: str = Depends(handwritten)) -> dict[str, str]:
+        return {"ok": user}
+
+    @app.get("/fs/data")
+    async def fs(auth: AuthenticationResult = Depends(manager.requires_auth)) -> dict[str, str]:
+        return {"ok": str(auth.user_id)}
+
+    return app
+
+
+async def measure(app: FastAPI, path: str, n: int) -> float:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"bench"), (b"x-api-key", b"k")],
+        "client": ("127.0.0.1", 1),
+        "server": ("bench", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    start = time.perf_counter()
+    for _ in range(n):
+        await app(dict(scope), receive, send)
+    elapsed = time.perf_counter() - start
+    if set(statuses) != {200}:
+        raise SystemExit(f"{path}: unexpected statuses {set(statuses)}")
+    return elapsed / n * 1e6
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    app = build()
+    for path in ("/bare", "/hand", "/fs/data"):
+        await measure(app, path, 500)  # warm-up
+    results: dict[str, list[float]] = {"/bare": [], "/hand": [], "/fs/data": []}
+    for _ in range(args.rounds):
+        for path in results:
+            results[path].append(await measure(app, path, args.requests))
+    bare = statistics.median(results["/bare"])
+    for label, path in (
+        ("bare endpoint", "/bare"),
+        ("hand-written header dependency", "/hand"),
+        ("requires_auth (1001 patterns)", "/fs/data"),
+    ):
+        median = statistics.median(results[path])
+        print(f"{label:<34} {median:7.1f} µs/request  (+{median - bare:5.1f} over bare)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
