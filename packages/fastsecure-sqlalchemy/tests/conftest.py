@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastsecure_sqlalchemy import DatabaseSessionStore
 from sqlalchemy import event, select
 from sqlalchemy.engine import URL
+
+from fastsecure_sqlalchemy import DatabaseSessionStore
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 MARIADB_URL = "mysql+aiomysql://root@127.0.0.1:3306/test"

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import fastsecure_sqlalchemy
 import pytest
-from fastsecure_sqlalchemy import DatabaseSessionStore, define_tables
 from sqlalchemy import DateTime, MetaData, inspect
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+import fastsecure_sqlalchemy
+from fastsecure_sqlalchemy import DatabaseSessionStore, define_tables
 
 
 def test_default_metadata_holds_every_table_with_its_indexes() -> None:

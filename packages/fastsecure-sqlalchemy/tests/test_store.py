@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from fastsecure.stores import hash_session_id, utcnow
 from fastsecure_sqlalchemy import DatabaseSessionStore
 

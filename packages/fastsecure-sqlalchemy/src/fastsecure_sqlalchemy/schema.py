@@ -23,6 +23,9 @@ _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
 # orders sessions by creation time, so keep microseconds there.
 Timestamp = DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
+# MySQL's TEXT stops at 64 KiB; session metadata may be larger.
+JsonText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
 HASH_LENGTH = 64
 """Length of a hex SHA-256: the stored form of session ids and token ids."""
 
@@ -100,7 +103,7 @@ def define_tables(metadata: MetaData, *, prefix: str = DEFAULT_PREFIX) -> StoreT
         Column("created_at", Timestamp, nullable=False),
         Column("expires_at", Timestamp, nullable=False),
         Column("last_seen", Timestamp, nullable=True),
-        Column("data", Text, nullable=False),
+        Column("data", JsonText, nullable=False),
         Index(f"ix_{prefix}sessions_user_id", "user_id", "user_id_type"),
         Index(f"ix_{prefix}sessions_expires_at", "expires_at"),
     )

@@ -11,9 +11,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from fastsecure import SessionStore, StoreUnavailableError, TokenStore
-from fastsecure.results import UserId
-from fastsecure.stores import SessionCreation, SessionRecord, as_utc, hash_session_id, utcnow
 from sqlalchemy import (
     MetaData,
     Table,
@@ -39,6 +36,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.sql import ColumnElement
+
+from fastsecure import SessionStore, StoreUnavailableError, TokenStore
+from fastsecure.results import UserId
+from fastsecure.stores import SessionCreation, SessionRecord, as_utc, hash_session_id, utcnow
 
 from .schema import DEFAULT_PREFIX, USER_ID_LENGTH, StoreTables, define_tables
 from .schema import tables as default_tables
