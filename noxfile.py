@@ -112,7 +112,7 @@ def wheels(session: nox.Session) -> None:
         *local,
         external=True,
     )
-    for name in local + ["fastsecure"]:
+    for name in [*local, "fastsecure"]:
         session.run(
             python,
             "-c",

@@ -1,5 +1,6 @@
 import httpx
 from fastapi import Depends, FastAPI
+
 from fastsecure import AuthenticationManager
 from fastsecure.testing import assert_plugin_discovered
 

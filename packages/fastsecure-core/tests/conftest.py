@@ -6,6 +6,7 @@ import secrets
 from typing import Any, Dict, Set
 
 import pytest
+
 from fastsecure import (
     AuthenticationManager,
     AuthenticationProvider,

@@ -2,6 +2,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fastsecure import (
     AuthenticationManager,
     AuthenticationProvider,

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+
 from fastsecure import AuthenticationManager
 from fastsecure.coverage import requirement_coverage
 

@@ -7,12 +7,13 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, WebSocket
 from fastapi.testclient import TestClient
-from fastsecure import AuthenticationManager, AuthenticationRequirement, AuthenticationResult
-from fastsecure.fastapi import AuthenticationMiddleware
-from fastsecure.testing import authenticated_as
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.websockets import WebSocketDisconnect
+
+from fastsecure import AuthenticationManager, AuthenticationRequirement, AuthenticationResult
+from fastsecure.fastapi import AuthenticationMiddleware
+from fastsecure.testing import authenticated_as
 
 
 def build_app(manager: AuthenticationManager) -> FastAPI:

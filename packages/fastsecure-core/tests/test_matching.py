@@ -1,9 +1,10 @@
 import random
 
 import pytest
-from fastsecure.matching import PatternTable, canonical_path, normalize_pattern, split_path
 from hypothesis import given
 from hypothesis import strategies as st
+
+from fastsecure.matching import PatternTable, canonical_path, normalize_pattern, split_path
 
 PATTERNS = ["/**", "/api/**", "/api/users/*", "/api/users/me", "/api/users/{id}/posts", "/admin/**"]
 

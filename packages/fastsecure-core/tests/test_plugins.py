@@ -5,8 +5,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import fastsecure
 import pytest
+
+import fastsecure
 from fastsecure import (
     AuthenticationManager,
     DuplicateTypeNameError,
