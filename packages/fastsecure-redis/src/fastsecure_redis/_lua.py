@@ -1,0 +1,148 @@
+"""Server-side steps of :class:`~fastsecure_redis.RedisSessionStore`, as Lua sources.
+
+Every script touches only keys that share the user's hash tag, so each runs on one
+Cluster node. Index members are session handles ``<tag>:<sha256 of the id>``; a script
+turns a handle back into its session key with ``ARGV[1]`` (the key prefix). Those
+derived keys are not declared in ``KEYS``, which Redis Cluster accepts because they sit
+in the slot of the declared ones.
+"""
+
+from __future__ import annotations
+
+_HELPERS = """
+local prefix = ARGV[1]
+local function session_key(member)
+  local sep = string.find(member, ':', 1, true)
+  return prefix .. '{' .. string.sub(member, 1, sep - 1) .. '}:s:' .. string.sub(member, sep + 1)
+end
+-- Drop index members whose session key is gone (expired natively, or deleted).
+local function live_members(index)
+  local live, removed = {}, 0
+  for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+    if redis.call('EXISTS', session_key(member)) == 1 then
+      live[#live + 1] = member
+    else
+      redis.call('ZREM', index, member)
+      removed = removed + 1
+    end
+  end
+  return live, removed
+end
+"""
+
+CREATE = (
+    _HELPERS
+    + """
+-- KEYS: user index, session key. ARGV: prefix, member, value, ttl ms, created ms,
+-- max sessions (0: no limit), evict oldest ('1') or refuse ('0').
+local index, key = KEYS[1], KEYS[2]
+local member, value = ARGV[2], ARGV[3]
+local ttl, created, limit = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local existing = redis.call('GET', key)
+if existing then
+  -- Identical value: a retried call that already ran; anything else is an id collision.
+  if existing == value then return {1} end
+  return {0}
+end
+local live = live_members(index)
+local result = {1}
+if limit > 0 and #live >= limit then
+  if ARGV[7] ~= '1' then return {0} end
+  for i = 1, #live - limit + 1 do
+    local old = session_key(live[i])
+    result[#result + 1] = live[i]
+    result[#result + 1] = redis.call('GET', old)
+    redis.call('DEL', old)
+    redis.call('ZREM', index, live[i])
+  end
+end
+redis.call('SET', key, value, 'PX', ttl)
+redis.call('ZADD', index, created, member)
+if redis.call('PTTL', index) < ttl then
+  redis.call('PEXPIRE', index, ttl)
+end
+return result
+"""
+)
+
+LIST = (
+    _HELPERS
+    + """
+-- KEYS: user index. Returns member, value, member, value... oldest first.
+local live = live_members(KEYS[1])
+local out = {}
+for _, member in ipairs(live) do
+  local value = redis.call('GET', session_key(member))
+  if value then
+    out[#out + 1] = member
+    out[#out + 1] = value
+  end
+end
+return out
+"""
+)
+
+PRUNE = (
+    _HELPERS
+    + """
+-- KEYS: user index. Returns how many dead members were removed.
+local _, removed = live_members(KEYS[1])
+return removed
+"""
+)
+
+DELETE_USER = (
+    _HELPERS
+    + """
+-- KEYS: user index. Returns how many live sessions were deleted.
+local deleted = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  deleted = deleted + redis.call('DEL', session_key(member))
+end
+redis.call('DEL', KEYS[1])
+return deleted
+"""
+)
+
+ROTATE = (
+    _HELPERS
+    + """
+-- KEYS: old session key, new session key, user index.
+-- ARGV: prefix, old member, new member, fallback score.
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+if not redis.call('SET', KEYS[2], value, 'PX', ttl, 'NX') then return 0 end
+redis.call('DEL', KEYS[1])
+local score = redis.call('ZSCORE', KEYS[3], ARGV[2]) or ARGV[4]
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[3], score, ARGV[3])
+if redis.call('PTTL', KEYS[3]) < ttl then
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+return 1
+"""
+)
+
+# The stored JSON starts with a fixed-width ``{"last_seen":"<32 chars>"`` and ends with
+# ``,"metadata":<json>}``, so these two edit the value in place, one round trip, without
+# decoding it in Lua (cjson would round large integers in the metadata).
+TOUCH = """
+-- KEYS: session key. ARGV: 32-character ISO-8601 timestamp.
+local value = redis.call('GET', KEYS[1])
+if not value or string.sub(value, 1, 14) ~= '{"last_seen":"' then return 0 end
+redis.call('SET', KEYS[1], '{"last_seen":"' .. ARGV[1] .. string.sub(value, 47), 'KEEPTTL', 'XX')
+return 1
+"""
+
+UPDATE = """
+-- KEYS: session key. ARGV: metadata as JSON.
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local at = string.find(value, ',"metadata":', 1, true)
+if not at then return 0 end
+redis.call('SET', KEYS[1], string.sub(value, 1, at - 1) .. ',"metadata":' .. ARGV[1] .. '}',
+  'KEEPTTL', 'XX')
+return 1
+"""

@@ -1,0 +1,420 @@
+"""RedisSessionStore on the loopback Redis: discovery, the conformance kit, and Redis specifics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from fastsecure import ConfigurationError, SessionStore, StoreUnavailableError, TokenStore
+from fastsecure.stores import hash_session_id, utcnow
+from fastsecure.testing import assert_plugin_discovered
+from fastsecure.testing.conformance import SessionStoreConformance, TokenStoreConformance
+from fastsecure_redis import DEFAULT_TAG, RedisSessionStore, user_tag
+
+
+async def delete_prefix(client: Redis | RedisCluster, prefix: str) -> None:
+    async for key in client.scan_iter(match=prefix + "*", count=1000):
+        await client.delete(key)
+
+
+async def dump_prefix(client: Redis | RedisCluster, prefix: str) -> str:
+    """Every key under ``prefix`` with its value, as text (for the id-hashing check)."""
+    parts: list[str] = []
+    async for key in client.scan_iter(match=prefix + "*", count=1000):
+        name = key.decode() if isinstance(key, bytes) else key
+        kind = await client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        parts.append(name)
+        if kind == "string":
+            value = await client.get(key)
+            parts.append(value.decode() if isinstance(value, bytes) else value)
+        elif kind == "zset":
+            for member, score in await client.zrange(key, 0, -1, withscores=True):
+                parts.append(f"{member.decode() if isinstance(member, bytes) else member} {score}")
+        else:
+            parts.append(f"<{kind}>")
+    return "\n".join(parts)
+
+
+def test_plugin_is_discovered() -> None:
+    assert_plugin_discovered("redis", kinds={"session_store": ["redis"], "token_store": ["redis"]})
+
+
+def test_importable_from_fastsecure() -> None:
+    import fastsecure
+
+    assert fastsecure.RedisSessionStore is RedisSessionStore
+    assert issubclass(RedisSessionStore, SessionStore)
+    assert issubclass(RedisSessionStore, TokenStore)
+    assert RedisSessionStore.store_type == "redis"
+
+
+class TestRedisSessionStoreConformance(SessionStoreConformance):
+    @pytest.fixture
+    async def session_store(self, store: RedisSessionStore) -> RedisSessionStore:
+        return store
+
+    async def stored_text(self, store: SessionStore) -> str:
+        assert isinstance(store, RedisSessionStore)
+        return await dump_prefix(store.client, store.prefix)
+
+
+class TestRedisTokenStoreConformance(TokenStoreConformance):
+    @pytest.fixture
+    async def token_store(self, store: RedisSessionStore) -> RedisSessionStore:
+        return store
+
+
+# --- construction -------------------------------------------------------------------------
+
+
+async def test_construction_needs_no_server() -> None:
+    store = RedisSessionStore("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    with pytest.raises(StoreUnavailableError):
+        await store.get_session(store.generate_session_id(1))
+    await store.aclose()
+
+
+def test_url_and_client_are_exclusive() -> None:
+    with pytest.raises(ConfigurationError):
+        RedisSessionStore("redis://localhost", client=Redis())
+
+
+async def test_given_client_is_used_and_left_open(redis_url: str, prefix: str) -> None:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    store = RedisSessionStore(client=client, prefix=prefix)
+    try:
+        session_id = store.generate_session_id("bob")
+        assert await store.create_session("bob", session_id, utcnow() + timedelta(hours=1), {})
+        record = await store.get_session(session_id)
+        assert record is not None
+        assert record["user_id"] == "bob"
+        assert [r["user_id"] for r in await store.get_user_sessions("bob")] == ["bob"]
+        await store.aclose()
+        assert await client.ping() is True, "aclose must not close a caller's client"
+    finally:
+        await delete_prefix(client, prefix)
+        await client.aclose()
+
+
+# --- key layout ---------------------------------------------------------------------------
+
+
+async def test_key_layout_and_json_values(store: RedisSessionStore) -> None:
+    session_id = store.generate_session_id(42)
+    random_part, tag = session_id.split(".")
+    assert len(random_part) == 43
+    assert tag == user_tag(42)
+    assert await store.create_session(42, session_id, utcnow() + timedelta(hours=1), {"k": "v"})
+    key = f"{store.prefix}{{{tag}}}:s:{hash_session_id(session_id)}"
+    raw = await store.client.get(key)
+    assert raw is not None
+    assert session_id.encode() not in raw
+    document = json.loads(raw)
+    assert document["user_id"] == 42
+    assert document["metadata"] == {"k": "v"}
+    assert 3590 * 1000 < await store.client.pttl(key) <= 3600 * 1000
+    index = f"{store.prefix}{{{tag}}}:u:42"
+    members = await store.client.zrange(index, 0, -1)
+    assert members == [f"{tag}:{hash_session_id(session_id)}".encode()]
+    assert 3590 * 1000 < await store.client.pttl(index) <= 3600 * 1000
+
+
+async def test_int_and_str_user_ids_are_different_users(store: RedisSessionStore) -> None:
+    await store.create_session(7, store.generate_session_id(7), utcnow() + timedelta(hours=1), {})
+    await store.create_session(
+        "7", store.generate_session_id("7"), utcnow() + timedelta(hours=1), {}
+    )
+    assert [type(r["user_id"]) for r in await store.get_user_sessions(7)] == [int]
+    assert [type(r["user_id"]) for r in await store.get_user_sessions("7")] == [str]
+
+
+async def test_untagged_ids_use_the_default_tag_on_a_single_node(store: RedisSessionStore) -> None:
+    session_id = "plain-id-without-a-routing-tag-0123456789abcdef"
+    assert await store.create_session(5, session_id, utcnow() + timedelta(hours=1), {})
+    key = f"{store.prefix}{{{DEFAULT_TAG}}}:s:{hash_session_id(session_id)}"
+    assert await store.client.exists(key) == 1
+    assert (await store.get_session(session_id) or {}).get("user_id") == 5
+    listed = await store.get_user_sessions(5)
+    assert [r["session_key"].split(":")[0] for r in listed] == [DEFAULT_TAG]
+    assert await store.delete_user_sessions(5) == 1
+
+
+async def test_user_index_never_keeps_dead_ids(store: RedisSessionStore) -> None:
+    soon = utcnow() + timedelta(milliseconds=300)
+    for _ in range(20):
+        await store.create_session(3, store.generate_session_id(3), soon, {})
+    deleted = store.generate_session_id(3)
+    await store.create_session(3, deleted, utcnow() + timedelta(hours=1), {})
+    await store.delete_session(deleted)
+    index = store.user_index_name(3)
+    assert await store.client.zcard(index) == 21
+    await asyncio.sleep(0.5)
+    kept = store.generate_session_id(3)
+    await store.create_session(3, kept, utcnow() + timedelta(hours=1), {})
+    assert await store.client.zcard(index) == 1, "each write prunes expired and deleted ids"
+    assert await store.cleanup_expired_sessions() == 0
+
+
+async def test_index_expires_with_its_last_session(store: RedisSessionStore) -> None:
+    await store.create_session(4, store.generate_session_id(4), utcnow() + timedelta(seconds=1), {})
+    await store.create_session(
+        4, store.generate_session_id(4), utcnow() + timedelta(seconds=30), {}
+    )
+    await store.create_session(4, store.generate_session_id(4), utcnow() + timedelta(seconds=2), {})
+    ttl = await store.client.pttl(store.user_index_name(4))
+    assert 29_000 < ttl <= 30_000, "the index lives as long as its longest session, no longer"
+
+
+async def test_touch_edits_only_last_seen(store: RedisSessionStore) -> None:
+    user_id = 2**62 + 1  # would lose precision in any float-based JSON codec
+    metadata = {"big": 2**61 + 3, "f": 0.1, "text": ',"metadata":{"x":1}'}
+    session_id = store.generate_session_id(user_id)
+    await store.create_session(user_id, session_id, utcnow() + timedelta(hours=1), metadata)
+    before = await store.client.pttl(store.session_key_name(session_id))
+    seen = utcnow() + timedelta(minutes=5)
+    assert await store.touch_session(session_id, seen) is True
+    record = await store.get_session(session_id)
+    assert record is not None
+    assert record["last_seen"] == seen
+    assert record["metadata"] == metadata
+    assert record["user_id"] == user_id
+    assert await store.client.pttl(store.session_key_name(session_id)) <= before
+    assert await store.update_session(session_id, {"big": 2**63}) is True
+    record = await store.get_session(session_id)
+    assert record is not None
+    assert record["metadata"] == {"big": 2**63}
+    assert record["last_seen"] == seen
+
+
+async def test_get_user_sessions_is_oldest_first(store: RedisSessionStore) -> None:
+    for n in range(4):
+        await store.create_session(
+            8, store.generate_session_id(8), utcnow() + timedelta(hours=1), {"n": n}
+        )
+        await asyncio.sleep(0.005)
+    assert [r["metadata"]["n"] for r in await store.get_user_sessions(8)] == [0, 1, 2, 3]
+
+
+async def test_rotation_keeps_creation_order(store: RedisSessionStore) -> None:
+    first = store.generate_session_id(9)
+    await store.create_session(9, first, utcnow() + timedelta(hours=1), {"n": 0})
+    await asyncio.sleep(0.005)
+    await store.create_session(
+        9, store.generate_session_id(9), utcnow() + timedelta(hours=1), {"n": 1}
+    )
+    rotated = store.generate_session_id(9)
+    assert await store.rotate_session(first, rotated)
+    outcome = await store.create_session_limited(
+        9, store.generate_session_id(9), utcnow() + timedelta(hours=1), {"n": 2}, max_sessions=2
+    )
+    assert [r["metadata"]["n"] for r in outcome.evicted] == [0]
+    assert await store.get_session(rotated) is None
+
+
+async def test_delete_session_by_key_rejects_non_handles(store: RedisSessionStore) -> None:
+    session_id = store.generate_session_id(1)
+    await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {})
+    assert await store.delete_session_by_key(session_id) is False
+    assert await store.delete_session_by_key("*") is False
+    assert await store.get_session(session_id) is not None
+
+
+async def test_id_collision_is_refused(store: RedisSessionStore) -> None:
+    session_id = store.generate_session_id(1)
+    assert await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {"a": 1})
+    assert not await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {"a": 2})
+    assert (await store.get_session(session_id) or {})["metadata"] == {"a": 1}
+
+
+async def test_expired_tokens_are_not_consumable(store: RedisSessionStore) -> None:
+    assert await store.consume_refresh_token("j", utcnow() - timedelta(seconds=1)) is False
+    await store.revoke_token("j", utcnow() - timedelta(seconds=1))
+    assert await store.is_revoked("j") is False
+
+
+# --- one round trip on the hot path -------------------------------------------------------
+
+
+async def commandstats(client: Redis) -> dict[str, int]:
+    info = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in info.items()}
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+
+
+async def test_session_check_is_one_get(redis_server: Any) -> None:
+    # A private server: other suites share 6379 and would move its counters.
+    store = RedisSessionStore(redis_server.url)
+    session_id = store.generate_session_id(1)
+    await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {})
+    observer = Redis.from_url(redis_server.url)
+    try:
+        await store.get_session(session_id)  # warm the pool
+        before = await commandstats(observer)
+        for _ in range(50):
+            assert await store.get_session(session_id) is not None
+        after = await commandstats(observer)
+    finally:
+        await observer.aclose()
+        await store.aclose()
+    calls = delta(before, after)
+    calls.pop("info", None)
+    assert calls == {"get": 50}, calls
+
+
+async def test_is_revoked_is_one_exists(redis_server: Any) -> None:
+    store = RedisSessionStore(redis_server.url)
+    observer = Redis.from_url(redis_server.url)
+    try:
+        await store.is_revoked("warm")
+        before = await commandstats(observer)
+        for _ in range(20):
+            assert await store.is_revoked("a", "family") is False
+        after = await commandstats(observer)
+    finally:
+        await observer.aclose()
+        await store.aclose()
+    calls = delta(before, after)
+    calls.pop("info", None)
+    assert calls == {"exists": 20}, calls
+
+
+# --- failure ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def dead_store() -> AsyncIterator[RedisSessionStore]:
+    store = RedisSessionStore(
+        "redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2
+    )
+    yield store
+    await store.aclose()
+
+
+async def test_every_method_raises_store_unavailable(dead_store: RedisSessionStore) -> None:
+    sid = dead_store.generate_session_id(1)
+    later = utcnow() + timedelta(hours=1)
+    calls = [
+        dead_store.create_session(1, sid, later, {}),
+        dead_store.create_session_limited(1, sid, later, {}, max_sessions=3),
+        dead_store.get_session(sid),
+        dead_store.update_session(sid, {}),
+        dead_store.touch_session(sid, utcnow()),
+        dead_store.delete_session(sid),
+        dead_store.delete_session_by_key(f"{DEFAULT_TAG}:{'0' * 64}"),
+        dead_store.rotate_session(sid, dead_store.generate_session_id(1)),
+        dead_store.get_user_sessions(1),
+        dead_store.delete_user_sessions(1),
+        dead_store.cleanup_expired_sessions(),
+        dead_store.revoke_token("j", later),
+        dead_store.revoke_family("f", later),
+        dead_store.is_revoked("j", "f"),
+        dead_store.consume_refresh_token("j", later),
+    ]
+    for call in calls:
+        with pytest.raises(StoreUnavailableError):
+            await call
+
+
+async def test_paused_server_times_out_as_unavailable(redis_server: Any) -> None:
+    store = RedisSessionStore(redis_server.url, socket_timeout=0.3, prefix="p:")
+    admin = Redis.from_url(redis_server.url)
+    try:
+        session_id = store.generate_session_id(1)
+        await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {})
+        await admin.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+        with pytest.raises(StoreUnavailableError):
+            await store.get_session(session_id)
+        await asyncio.sleep(1.5)
+        assert await store.get_session(session_id) is not None, "recovers by itself"
+    finally:
+        await store.aclose()
+        await admin.aclose()
+
+
+async def test_recovers_after_a_crash_and_restart(redis_server: Any) -> None:
+    store = RedisSessionStore(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        session_id = store.generate_session_id(1)
+        await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {})
+        await store.revoke_token("jti", utcnow() + timedelta(hours=1))
+        redis_server.stop()
+        with pytest.raises(StoreUnavailableError):
+            await store.get_session(session_id)
+        with pytest.raises(StoreUnavailableError):
+            await store.is_revoked("jti")
+        redis_server.start()
+        assert await store.get_session(session_id) is not None
+        assert await store.is_revoked("jti") is True
+    finally:
+        await store.aclose()
+
+
+# --- Cluster ------------------------------------------------------------------------------
+
+
+async def test_cluster_refuses_ids_outside_the_users_slot(redis_cluster: Any) -> None:
+    store = RedisSessionStore(redis_cluster.url, cluster=True, prefix="fstest-refuse:")
+    try:
+        with pytest.raises(ConfigurationError):
+            await store.create_session(1, "untagged-id", utcnow() + timedelta(hours=1), {})
+        with pytest.raises(ConfigurationError):
+            await store.create_session(
+                1, store.generate_session_id(2), utcnow() + timedelta(hours=1), {}
+            )
+        assert await store.get_session("untagged-id") is None
+    finally:
+        await store.aclose()
+
+
+@pytest.fixture
+async def cluster_store(redis_cluster: Any, prefix: str) -> AsyncIterator[RedisSessionStore]:
+    store = RedisSessionStore(redis_cluster.url, cluster=True, prefix=prefix)
+    yield store
+    await delete_prefix(store.client, prefix)
+    await store.aclose()
+
+
+class TestRedisClusterSessionStoreConformance(SessionStoreConformance):
+    @pytest.fixture
+    async def session_store(self, cluster_store: RedisSessionStore) -> RedisSessionStore:
+        return cluster_store
+
+    async def stored_text(self, store: SessionStore) -> str:
+        assert isinstance(store, RedisSessionStore)
+        return await dump_prefix(store.client, store.prefix)
+
+
+class TestRedisClusterTokenStoreConformance(TokenStoreConformance):
+    @pytest.fixture
+    async def token_store(
+        self, redis_cluster: Any, prefix: str
+    ) -> AsyncIterator[RedisSessionStore]:
+        client = RedisCluster.from_url(redis_cluster.url)  # a caller-owned client
+        yield RedisSessionStore(client=client, prefix=prefix)
+        await delete_prefix(client, prefix)
+        await client.aclose()
+
+
+async def test_cluster_spreads_users_over_the_masters(cluster_store: RedisSessionStore) -> None:
+    client = cluster_store.client
+    assert isinstance(client, RedisCluster)
+    owners = set()
+    for user in range(30):
+        session_id = cluster_store.generate_session_id(user)
+        await cluster_store.create_session(user, session_id, utcnow() + timedelta(hours=1), {})
+        session_node = client.get_node_from_key(cluster_store.session_key_name(session_id))
+        index_node = client.get_node_from_key(cluster_store.user_index_name(user))
+        assert session_node is index_node, "a user's keys share one slot"
+        owners.add(session_node.name)
+    assert len(owners) == 3, "users land on every master"
