@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,10 +13,8 @@ from fastsecure_sqlalchemy import DatabaseSessionStore
 
 class TestDatabaseSessionStore(SessionStoreConformance):
     @pytest.fixture
-    async def session_store(
-        self, backend: str, make_store: Any
-    ) -> AsyncIterator[DatabaseSessionStore]:
-        yield await make_store(backend)
+    async def session_store(self, backend: str, make_store: Any) -> DatabaseSessionStore:
+        return await make_store(backend)
 
     async def stored_text(self, store: SessionStore) -> str:
         assert isinstance(store, DatabaseSessionStore)
@@ -30,7 +27,5 @@ class TestDatabaseSessionStore(SessionStoreConformance):
 
 class TestDatabaseTokenStore(TokenStoreConformance):
     @pytest.fixture
-    async def token_store(
-        self, backend: str, make_store: Any
-    ) -> AsyncIterator[DatabaseSessionStore]:
-        yield await make_store(backend)
+    async def token_store(self, backend: str, make_store: Any) -> DatabaseSessionStore:
+        return await make_store(backend)
