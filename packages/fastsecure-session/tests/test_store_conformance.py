@@ -1,6 +1,7 @@
 from collections.abc import AsyncIterator
 
 import pytest
+
 from fastsecure import MemoryTokenStore
 from fastsecure.stores import SessionStore, TokenStore
 from fastsecure.testing.conformance import SessionStoreConformance, TokenStoreConformance

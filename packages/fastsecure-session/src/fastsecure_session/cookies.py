@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from starlette.responses import Response
+
 from fastsecure import AuthenticationResult
 from fastsecure.stores import as_utc, utcnow
-from starlette.responses import Response
 
 from .csrf import csrf_token
 

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import urlsplit
 
-from fastsecure import ForbiddenError
 from starlette.requests import HTTPConnection
+
+from fastsecure import ForbiddenError
 
 CsrfMode = Literal["origin", "double_submit"]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
