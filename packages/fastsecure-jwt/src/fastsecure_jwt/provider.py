@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import jwt
+from jwt import PyJWK
+
 from fastsecure import (
     AuthenticationProvider,
     AuthenticationResult,
@@ -30,7 +32,6 @@ from fastsecure import (
 )
 from fastsecure.events import RefreshTokenReused
 from fastsecure.results import UserId, normalize_scopes
-from jwt import PyJWK
 
 from .keys import (
     HMAC_ALGORITHMS,
