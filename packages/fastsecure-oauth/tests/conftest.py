@@ -74,7 +74,9 @@ def free_port() -> int:
 
 
 def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
 
 
 # --- oidc-provider-mock --------------------------------------------------------------
@@ -132,7 +134,12 @@ class TestOP:
         self.published = ["k1"]
         self.signing_kid = "k1"
         self.users = {
-            "bob": {"email": "bob@example.org", "email_verified": True, "name": "Bob", "picture": "https://x/b.png"},
+            "bob": {
+                "email": "bob@example.org",
+                "email_verified": True,
+                "name": "Bob",
+                "picture": "https://x/b.png",
+            },
             "mallory": {"email": "bob@example.org", "email_verified": False, "name": "Mallory"},
         }
         self.login_as = "bob"
@@ -164,7 +171,12 @@ class TestOP:
             return jwt.encode(claims, None, algorithm="none")
         if self.id_token_mode == "hs256":
             return jwt.encode(claims, CLIENT_SECRET, algorithm="HS256")
-        return jwt.encode(claims, self.keys[self.signing_kid], algorithm="RS256", headers={"kid": self.signing_kid})
+        return jwt.encode(
+            claims,
+            self.keys[self.signing_kid],
+            algorithm="RS256",
+            headers={"kid": self.signing_kid},
+        )
 
     def issue(self, sub: str, scope: str, nonce: str | None) -> dict[str, Any]:
         access, refresh = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -249,20 +261,28 @@ def build_test_op(op: TestOP) -> Starlette:
             return JSONResponse(op.issue(grant["sub"], grant["scope"], None))
         grant = op.codes.pop(form.get("code", ""), None)  # single use
         if grant is None:
-            return JSONResponse({"error": "invalid_grant", "error_description": "unknown or used code"}, 400)
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "unknown or used code"}, 400
+            )
         if grant["redirect_uri"] != form.get("redirect_uri"):
-            return JSONResponse({"error": "invalid_grant", "error_description": "redirect_uri"}, 400)
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "redirect_uri"}, 400
+            )
         if grant["challenge"] is not None:
             verifier = form.get("code_verifier")
             if not verifier or s256(verifier) != grant["challenge"]:
-                return JSONResponse({"error": "invalid_grant", "error_description": "PKCE verification failed"}, 400)
+                return JSONResponse(
+                    {"error": "invalid_grant", "error_description": "PKCE verification failed"}, 400
+                )
         return JSONResponse(op.issue(grant["sub"], grant["scope"], grant["nonce"]))
 
     async def userinfo(request: Request) -> Response:
         token_value = request.headers.get("authorization", "")[7:]
         grant = op.tokens.get(token_value)
         if grant is None:
-            return JSONResponse({"error": "invalid_token"}, 401, headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"error": "invalid_token"}, 401, headers={"WWW-Authenticate": "Bearer"}
+            )
         sub = op.userinfo_sub or grant["sub"]
         return JSONResponse({"sub": sub, **op.users.get(sub, {})})
 
@@ -284,7 +304,9 @@ def build_test_op(op: TestOP) -> Starlette:
         if grant is None:
             return JSONResponse({"active": False})
         client = grant.get("client_id", CLIENT_ID)
-        return JSONResponse({"active": True, "sub": grant["sub"], "scope": grant["scope"], "client_id": client})
+        return JSONResponse(
+            {"active": True, "sub": grant["sub"], "scope": grant["scope"], "client_id": client}
+        )
 
     return Starlette(
         routes=[
@@ -308,7 +330,7 @@ def _test_op_server() -> Iterator[TestOP]:
 
 
 @pytest.fixture
-def test_op(_test_op_server: TestOP) -> TestOP:
+def test_op(_test_op_server: TestOP) -> TestOP:  # noqa: PT019
     _test_op_server.reset()
     return _test_op_server
 
@@ -335,15 +357,36 @@ class FakeGitHub:
                 "email": "octocat@github.com",
                 "avatar_url": "https://avatars.githubusercontent.com/u/583231",
             },
-            "hidden": {"id": 9001, "login": "hidden", "name": None, "email": None, "avatar_url": "https://a/9001"},
+            "hidden": {
+                "id": 9001,
+                "login": "hidden",
+                "name": None,
+                "email": None,
+                "avatar_url": "https://a/9001",
+            },
         }
         self.emails = {
             "octocat": [
-                {"email": "octocat@github.com", "primary": True, "verified": True, "visibility": "public"},
+                {
+                    "email": "octocat@github.com",
+                    "primary": True,
+                    "verified": True,
+                    "visibility": "public",
+                },
             ],
             "hidden": [
-                {"email": "old@example.org", "primary": False, "verified": True, "visibility": None},
-                {"email": "hidden@example.org", "primary": True, "verified": True, "visibility": "private"},
+                {
+                    "email": "old@example.org",
+                    "primary": False,
+                    "verified": True,
+                    "visibility": None,
+                },
+                {
+                    "email": "hidden@example.org",
+                    "primary": True,
+                    "verified": True,
+                    "visibility": "private",
+                },
             ],
         }
         self.codes.clear()
@@ -367,10 +410,14 @@ def build_fake_github(gh: FakeGitHub) -> Starlette:
         def answer(body: dict[str, str]) -> Response:
             if as_json:
                 return JSONResponse(body)  # GitHub answers errors with HTTP 200 too
-            return PlainTextResponse(urlencode(body), media_type="application/x-www-form-urlencoded")
+            return PlainTextResponse(
+                urlencode(body), media_type="application/x-www-form-urlencoded"
+            )
 
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-            return answer({"error": "incorrect_client_credentials", "error_description": "bad client"})
+            return answer(
+                {"error": "incorrect_client_credentials", "error_description": "bad client"}
+            )
         grant = gh.codes.pop(form.get("code", ""), None)
         if grant is None:
             return answer(
@@ -381,10 +428,14 @@ def build_fake_github(gh: FakeGitHub) -> Starlette:
                 }
             )
         if grant["challenge"] and s256(form.get("code_verifier", "")) != grant["challenge"]:
-            return answer({"error": "bad_verification_code", "error_description": "PKCE verification failed"})
+            return answer(
+                {"error": "bad_verification_code", "error_description": "PKCE verification failed"}
+            )
         token_value = "gho_" + secrets.token_hex(16)
         gh.tokens[token_value] = grant["login"]
-        return answer({"access_token": token_value, "token_type": "bearer", "scope": "read:user,user:email"})
+        return answer(
+            {"access_token": token_value, "token_type": "bearer", "scope": "read:user,user:email"}
+        )
 
     def _user(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -450,7 +501,13 @@ async def _slow_app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     await asyncio.sleep(3)
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"{}"})
 
 
@@ -499,7 +556,9 @@ def code_and_state(location: str) -> tuple[str, str]:
     return query["code"][0], query.get("state", [""])[0]
 
 
-async def approve_at_mock(browser: httpx.AsyncClient, authorize_url: str, sub: str = "alice") -> str:
+async def approve_at_mock(
+    browser: httpx.AsyncClient, authorize_url: str, sub: str = "alice"
+) -> str:
     """Do what a user does at oidc-provider-mock's login page; returns the redirect back."""
     page = await browser.get(authorize_url)
     assert page.status_code == 200, page.text
@@ -538,7 +597,9 @@ def make_app() -> Callable[..., TestApp]:
     """A FastAPI app using the flow helper: /login, /callback (result as JSON), /complete."""
     from fastsecure_oauth import MemoryAccountStore, OAuthFlow
 
-    def make(provider: Any, *, link_by_verified_email: bool = False, **flow_options: Any) -> TestApp:
+    def make(
+        provider: Any, *, link_by_verified_email: bool = False, **flow_options: Any
+    ) -> TestApp:
         flow_options.setdefault("cookie_secure", False)  # the test browser speaks http
         flow = OAuthFlow(provider, secret=FLOW_SECRET, **flow_options)
         accounts = MemoryAccountStore()
@@ -564,12 +625,17 @@ def make_app() -> Callable[..., TestApp]:
 
         async def issue(user_id: Any, result: Any, response: Response) -> None:
             issued.append((user_id, result))
-            response.set_cookie("app_session", f"session-for-{user_id}", httponly=True, samesite="lax")
+            response.set_cookie(
+                "app_session", f"session-for-{user_id}", httponly=True, samesite="lax"
+            )
 
         @app.get("/complete")
         async def complete(request: Request) -> Response:
             return await flow.complete_login(
-                request, accounts=accounts, issue=issue, link_by_verified_email=link_by_verified_email
+                request,
+                accounts=accounts,
+                issue=issue,
+                link_by_verified_email=link_by_verified_email,
             )
 
         return TestApp(app=app, flow=flow, accounts=accounts, issued=issued)

@@ -4,10 +4,9 @@ from typing import Any
 
 import pytest
 from fastapi import Depends, FastAPI
+
 from fastsecure import AuthenticationManager, AuthenticationResult
-
 from fastsecure_oauth import GoogleAuthProvider, OpenIDConnectProvider
-
 
 APP = "http://app.test"
 CLIENT_ID = "test-client"

@@ -1,7 +1,6 @@
 import fastsecure
-from fastsecure.testing import assert_plugin_discovered
-
 import fastsecure_oauth
+from fastsecure.testing import assert_plugin_discovered
 
 
 def test_plugin_discovered():
@@ -54,7 +53,9 @@ def test_real_endpoints_are_the_defaults():
 
 def test_authorization_url_readme_shape():
     google = fastsecure_oauth.GoogleAuthProvider(
-        "cid", "secret", "http://localhost:8000/auth/google/callback",
+        "cid",
+        "secret",
+        "http://localhost:8000/auth/google/callback",
         authorization_params={"access_type": "offline", "prompt": "consent"},
     )
     url = google.get_authorization_url(state="random-secure-state")
@@ -76,18 +77,25 @@ def test_security_schemes_and_challenge():
     [scheme] = github.security_schemes()
     assert scheme.scheme_name == "gh"
     assert scheme.auto_error is False
-    assert scheme.model.flows.authorizationCode.authorizationUrl == "https://github.com/login/oauth/authorize"
+    assert (
+        scheme.model.flows.authorizationCode.authorizationUrl
+        == "https://github.com/login/oauth/authorize"
+    )
     assert github.challenge() == 'Bearer realm="gh"'
     oidc = fastsecure_oauth.OpenIDConnectProvider("id", issuer="https://issuer.example")
     [scheme] = oidc.security_schemes()
-    assert scheme.model.openIdConnectUrl == "https://issuer.example/.well-known/openid-configuration"
+    assert (
+        scheme.model.openIdConnectUrl == "https://issuer.example/.well-known/openid-configuration"
+    )
 
 
 def test_unsafe_configuration_refused():
     import pytest
 
     with pytest.raises(fastsecure_oauth.OAuthConfigurationError):
-        fastsecure_oauth.OpenIDConnectProvider("id", issuer="https://i", id_token_algorithms=["HS256"])
+        fastsecure_oauth.OpenIDConnectProvider(
+            "id", issuer="https://i", id_token_algorithms=["HS256"]
+        )
     with pytest.raises(fastsecure_oauth.OAuthConfigurationError):
         fastsecure_oauth.OAuth2Provider("id", authorize_endpoint="https://a")
     with pytest.raises(fastsecure_oauth.OAuthConfigurationError):

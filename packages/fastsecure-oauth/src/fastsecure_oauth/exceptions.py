@@ -7,6 +7,7 @@ helper turns :class:`OAuthFlowError` into the HTTP answer (it is an ``HTTPExcept
 from __future__ import annotations
 
 from fastapi import HTTPException
+
 from fastsecure import FastSecureError
 
 

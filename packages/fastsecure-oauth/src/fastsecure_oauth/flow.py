@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi.responses import RedirectResponse
-from fastsecure import AuthenticationResult
-from fastsecure.results import UserId
 from starlette.requests import Request
 from starlette.responses import Response
+
+from fastsecure import AuthenticationResult
+from fastsecure.results import UserId
 
 from .exceptions import OAuthConfigurationError, OAuthError, OAuthFlowError
 from .provider import OAuth2Provider

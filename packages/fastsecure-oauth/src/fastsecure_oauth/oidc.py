@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import jwt
+
 from fastsecure import AuthenticationResult
 
 from .exceptions import IDTokenError, OAuthConfigurationError, OAuthError, ProviderError

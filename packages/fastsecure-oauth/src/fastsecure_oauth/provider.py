@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import httpx
+
 from fastsecure import AuthenticationProvider, AuthenticationResult, FailureReason
 from fastsecure.results import normalize_scopes
 from fastsecure.stores import utcnow
@@ -255,6 +256,12 @@ class OAuth2Provider(AuthenticationProvider):
         )
         if "application/x-www-form-urlencoded" in response.headers.get("content-type", ""):
             payload: dict[str, Any] = dict(parse_qsl(response.text))
+        elif response.is_error and "json" not in response.headers.get("content-type", ""):
+            raise ProviderError(
+                f"{what}: the provider answered HTTP {response.status_code}",
+                provider=self.provider_name,
+                status_code=response.status_code,
+            )
         else:
             payload = self._decode_json(response, what)
         error = payload.get("error")
