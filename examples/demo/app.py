@@ -1,0 +1,418 @@
+"""The demo application: JWT API, session pages, strategies, an API-key plugin and OAuth.
+
+``create_app(settings)`` builds everything from :class:`~demo.settings.DemoSettings`, so a
+test can run the app on a temporary directory and free ports. FastSecure itself is
+configured by name from ``fastsecure.toml``; this module only adds what depends on where
+the app runs (database path, secrets, OAuth redirect URIs).
+"""
+
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, cast
+from urllib.parse import quote
+
+from fastapi import Body, Depends, FastAPI, Form, HTTPException, Request, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fastsecure import AuthenticationManager, AuthenticationResult, ForbiddenError
+from fastsecure.config import load_toml
+from fastsecure_jwt import JWTAuthenticationProvider
+from fastsecure_oauth import OAuth2Provider, OAuthFlow, safe_next
+from fastsecure_session import SessionAuthenticationProvider
+
+from .settings import HERE, DemoSecrets, DemoSettings, load_secrets
+from .users import UserDirectory
+
+OAUTH_LABELS = {"local": "the local OpenID provider", "google": "Google", "github": "GitHub"}
+OIDC_CLIENT_ID = "fastsecure-demo"
+
+
+# No ``from __future__ import annotations`` here: FastAPI must see the ``Annotated`` aliases
+# defined inside create_app as objects, not as strings it would resolve in module globals.
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def build_config(settings: DemoSettings, secrets: DemoSecrets) -> dict[str, Any]:
+    """The by-name configuration: ``fastsecure.toml`` plus what depends on this run."""
+    config = copy.deepcopy(load_toml(settings.config_file))
+    stores = config.setdefault("stores", {})
+    if settings.redis_url:
+        stores["main"] = {"type": "redis", "url": settings.redis_url, "prefix": "fastsecure-demo:"}
+    else:
+        stores["main"]["url"] = f"sqlite+aiosqlite:///{settings.database_path}"
+    providers = config.setdefault("providers", {})
+    providers["jwt"]["secret_key"] = secrets.jwt_secret
+    providers["session"]["cookie_secure"] = settings.secure_cookies
+    base = settings.public_url.rstrip("/")
+    if settings.oidc_issuer:
+        providers["local"] = {
+            "type": "oidc",
+            "issuer": settings.oidc_issuer,
+            "client_id": OIDC_CLIENT_ID,
+            "client_secret": secrets.oidc_client_secret,
+            "redirect_uri": f"{base}/auth/local/callback",
+        }
+    for name, client in (("google", settings.google), ("github", settings.github)):
+        if client is not None:
+            providers[name] = {
+                "type": name,
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+                "redirect_uri": f"{base}/auth/{name}/callback",
+            }
+    return config
+
+
+# --- request and response bodies ----------------------------------------------------------
+
+
+class LoginBody(BaseModel):
+    username: str
+    password: str
+
+
+class RefreshBody(BaseModel):
+    refresh_token: str
+
+
+class LogoutBody(BaseModel):
+    refresh_token: str | None = None
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_at: str
+
+
+def _tokens(result: AuthenticationResult) -> TokenPair:
+    assert result.access_token and result.refresh_token and result.expires_at
+    return TokenPair(
+        access_token=result.access_token,
+        refresh_token=result.refresh_token,
+        expires_at=result.expires_at.isoformat(),
+    )
+
+
+def _who(result: AuthenticationResult) -> dict[str, Any]:
+    return {"user_id": result.user_id, "provider": result.provider, "scopes": sorted(result.scopes)}
+
+
+# --- the application ----------------------------------------------------------------------
+
+
+def create_app(settings: DemoSettings) -> FastAPI:
+    """Build the demo app; its lifespan closes FastSecure's stores and HTTP clients."""
+    secrets = load_secrets(settings)
+    manager = AuthenticationManager.from_config(build_config(settings, secrets))
+    users = UserDirectory()
+    users.seed()
+    templates = Jinja2Templates(directory=HERE / "templates")
+
+    jwt_provider = manager.get_provider("jwt")
+    session_provider = manager.get_provider("session")
+    assert isinstance(jwt_provider, JWTAuthenticationProvider)
+    assert isinstance(session_provider, SessionAuthenticationProvider)
+    flows: dict[str, OAuthFlow] = {}
+    for name in OAUTH_LABELS:
+        if name in manager.get_available_providers():
+            oauth = manager.get_provider(name)
+            assert isinstance(oauth, OAuth2Provider)
+            flows[name] = OAuthFlow(
+                oauth, secret=secrets.oauth_flow_secret, cookie_secure=settings.secure_cookies
+            )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await manager.aclose()
+
+    # Swagger UI's files ship in fastapi-offline: /docs works with no CDN.
+    app = FastAPIOffline(
+        title="FastSecure demo",
+        description="Every FastSecure capability on embedded defaults. Log in with "
+        "`POST /api/auth/login`, then paste the access token into **Authorize** (jwt).",
+        lifespan=lifespan,
+    )
+    app.state.auth_manager = manager
+    app.state.settings = settings
+    app.state.users = users
+
+    requires_auth = Depends(manager.requires_auth)
+    optional_auth = Depends(manager.optional_auth)
+    Auth = Annotated[AuthenticationResult, requires_auth]
+    MaybeAuth = Annotated[AuthenticationResult | None, optional_auth]
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        auth = context.pop("auth", None)
+        user = users.get(auth.user_id) if auth is not None else None
+        return templates.TemplateResponse(
+            request,
+            name,
+            {
+                "auth": auth,
+                "user": user,
+                "display_name": _display_name(auth, user),
+                "login_method": _login_method(auth),
+                "oauth": [(n, OAUTH_LABELS[n]) for n in flows],
+                **context,
+            },
+            status_code=status_code,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """JSON for the API; for pages a redirect to the login form or an error page."""
+        path = request.url.path
+        if path.startswith(("/api/", "/openapi")):
+            return await http_exception_handler(request, exc)
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and request.method == "GET":
+            target = path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status.HTTP_303_SEE_OTHER)
+        return page(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            status=exc.status_code,
+            detail=exc.detail,
+        )
+
+    # --- HTML pages -------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request, auth: MaybeAuth) -> HTMLResponse:
+        return page(request, "home.html", auth=auth)
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_form(request: Request, next: str = "/account") -> HTMLResponse:
+        return page(request, "login.html", next=_next(request, next))
+
+    @app.post("/login", include_in_schema=False)
+    async def login(
+        request: Request,
+        username: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+        next: Annotated[str, Form()] = "/account",
+    ) -> Response:
+        if session_provider.csrf is not None:
+            # Login CSRF: a foreign page must not log the browser into the attacker's account.
+            try:
+                session_provider.csrf.check(request, "")
+            except ForbiddenError:
+                raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF check failed") from None
+        target = _next(request, next)
+        user = await users.verify_password(username, password)
+        if user is None:
+            return page(
+                request,
+                "login.html",
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                next=target,
+                error="Wrong user name or password.",
+                username=username,
+            )
+        response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+        await _start_session(request, response, user.user_id, user.scopes, "password", user.name)
+        return response
+
+    async def _start_session(
+        request: Request,
+        response: Response,
+        user_id: str,
+        scopes: list[str],
+        method: str,
+        name: str,
+    ) -> None:
+        """A fresh session id on every login; the id the browser held before is revoked.
+
+        Never re-using a presented id is what defeats session fixation.
+        """
+        previous = request.cookies.get(session_provider.cookie_name)
+        if previous:
+            await session_provider.revoke_authentication({"session_id": previous})
+        result = await session_provider.authenticate(
+            {
+                "user_id": user_id,
+                "scopes": scopes,
+                "ip_address": request.client.host if request.client else None,
+                "user_agent": request.headers.get("user-agent"),
+                "metadata": {"login_method": method, "display_name": name},
+            }
+        )
+        if not result.success:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(result.metadata.get("error")))
+        session_provider.set_cookie(response, result)
+
+    @app.get("/account", response_class=HTMLResponse, include_in_schema=False)
+    async def account(request: Request, auth: Auth) -> HTMLResponse:
+        return page(request, "account.html", auth=auth)
+
+    @app.get("/sessions", response_class=HTMLResponse, include_in_schema=False)
+    async def sessions(request: Request, auth: Auth) -> HTMLResponse:
+        assert auth.user_id is not None
+        listed = await session_provider.list_sessions(auth.user_id, auth.session_id)
+        return page(request, "sessions.html", auth=auth, sessions=listed)
+
+    @app.post("/sessions/revoke", include_in_schema=False)
+    async def revoke_session(
+        request: Request, auth: Auth, session_key: Annotated[str, Form()]
+    ) -> Response:
+        assert auth.user_id is not None and auth.session_id is not None
+        await session_provider.revoke_session(auth.user_id, session_key)
+        if await session_provider.validate_authentication({"session_id": auth.session_id}):
+            return RedirectResponse("/sessions", status.HTTP_303_SEE_OTHER)
+        return _logged_out("/login")  # the user revoked the session they were using
+
+    @app.post("/sessions/revoke-all", include_in_schema=False)
+    async def revoke_all(auth: Auth) -> Response:
+        assert auth.user_id is not None
+        await session_provider.revoke_user_sessions(auth.user_id)
+        return _logged_out("/login")
+
+    @app.post("/sessions/rotate", include_in_schema=False)
+    async def rotate(auth: Auth) -> Response:
+        assert auth.session_id is not None
+        result = await session_provider.rotate_session(auth.session_id)
+        if not result.success:
+            return _logged_out("/login")
+        response = RedirectResponse("/sessions", status.HTTP_303_SEE_OTHER)
+        session_provider.set_cookie(response, result)
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(auth: Auth) -> Response:
+        await session_provider.revoke_authentication({"session_id": auth.session_id})
+        return _logged_out("/")
+
+    def _logged_out(target: str) -> Response:
+        response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+        session_provider.clear_cookie(response)
+        return response
+
+    def _next(request: Request, target: str | None) -> str:
+        try:
+            return safe_next(target, own_origins=[settings.public_url], default="/account")
+        except ValueError:
+            return "/account"
+
+    # --- OAuth sign-in ------------------------------------------------------------------
+
+    def _flow(name: str) -> OAuthFlow:
+        flow = flows.get(name)
+        if flow is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"No sign-in with {name!r} here")
+        return flow
+
+    @app.get("/auth/{name}/login", include_in_schema=False)
+    async def oauth_login(request: Request, name: str, next: str = "/account") -> Response:
+        return await _flow(name).login_redirect(request, next=_next(request, next))
+
+    @app.get("/auth/{name}/callback", include_in_schema=False)
+    async def oauth_callback(request: Request, name: str) -> Response:
+        async def issue(user_id: Any, oauth: AuthenticationResult, response: Response) -> None:
+            info = oauth.metadata.get("user_info") or {}
+            display = str(info.get("name") or info.get("email") or user_id)
+            await _start_session(request, response, str(user_id), ["user"], name, display)
+
+        return await _flow(name).complete_login(request, accounts=users, issue=issue)
+
+    # --- the JWT API --------------------------------------------------------------------
+
+    @app.post("/api/auth/login", tags=["jwt"])
+    async def api_login(body: LoginBody) -> TokenPair:
+        """Exchange a user name and password for an access and a refresh token."""
+        user = await users.verify_password(body.username, body.password)
+        if user is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "Wrong user name or password",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        result = await jwt_provider.authenticate(
+            {"user_id": user.user_id, "scopes": user.scopes, "metadata": {"name": user.name}}
+        )
+        return _tokens(result)
+
+    @app.post("/api/auth/refresh", tags=["jwt"])
+    async def api_refresh(body: RefreshBody) -> TokenPair:
+        """A new token pair for a refresh token; each refresh token works once."""
+        result = await manager.refresh_authentication("jwt", {"refresh_token": body.refresh_token})
+        if not result.success:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                str(result.metadata.get("error", "Invalid refresh token")),
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return _tokens(result)
+
+    @app.post("/api/auth/logout", tags=["jwt"])
+    async def api_logout(
+        request: Request, auth: Auth, body: Annotated[LogoutBody | None, Body()] = None
+    ) -> dict[str, bool]:
+        """Revoke the bearer token used for this call and, when given, its refresh token."""
+        presented = await jwt_provider.extract_credentials(request) or {}
+        data = {"access_token": presented.get("access_token")}
+        if body is not None and body.refresh_token:
+            data["refresh_token"] = body.refresh_token
+        return {"revoked": await manager.revoke_authentication("jwt", data)}
+
+    # --- strategies ---------------------------------------------------------------------
+
+    @app.get("/api/me", tags=["strategies"])
+    async def me(auth: Auth) -> dict[str, Any]:
+        """ANY: a bearer token or the session cookie."""
+        user = users.get(auth.user_id)
+        return {**_who(auth), "name": user.name if user else None}
+
+    @app.get("/api/public", tags=["strategies"])
+    async def public(auth: MaybeAuth) -> dict[str, Any]:
+        """Optional authentication: everyone gets an answer, logged-in users a personal one."""
+        if auth is None:
+            return {"authenticated": False, "message": "Hello, stranger"}
+        return {"authenticated": True, "message": f"Hello, {auth.user_id}", **_who(auth)}
+
+    @app.get("/api/admin/stats", tags=["strategies"])
+    async def admin_stats(auth: Auth) -> dict[str, Any]:
+        """ALL: a bearer token AND the session cookie of the same user, with scope admin."""
+        assert auth.user_id is not None
+        live = await session_provider.list_sessions(auth.user_id)
+        return {**_who(auth), "providers": auth.metadata.get("providers"), "sessions": len(live)}
+
+    # --- the API-key plugin -------------------------------------------------------------
+
+    @app.get("/api/service/reports", tags=["apikey"])
+    async def service_reports(auth: Auth) -> dict[str, Any]:
+        """For service clients: the key in ``X-API-Key`` (the fastsecure-apikey plugin)."""
+        return {**_who(auth), "reports": ["daily-logins", "active-sessions"]}
+
+    return app
+
+
+def _display_name(auth: AuthenticationResult | None, user: Any) -> str | None:
+    if auth is None:
+        return None
+    name = auth.metadata.get("display_name")
+    if isinstance(name, str) and name:
+        return name
+    return cast(str, user.name) if user is not None else str(auth.user_id)
+
+
+def _login_method(auth: AuthenticationResult | None) -> str | None:
+    if auth is None:
+        return None
+    method = auth.metadata.get("login_method")
+    if method == "password":
+        return "password"
+    if isinstance(method, str):
+        return f"OAuth: {OAUTH_LABELS.get(method, method)}"
+    return None
