@@ -601,6 +601,10 @@ def _create_engine(
         connect_args["init_command"] = (
             f"SET SESSION innodb_lock_wait_timeout = {max(1, round(operation_timeout))}"
         )
+    if backend in ("postgresql", "mysql", "mariadb"):
+        # Single statements need no BEGIN/COMMIT round trips: a session check is one
+        # round trip. Multi-statement work switches its connection to READ COMMITTED.
+        options["isolation_level"] = "AUTOCOMMIT"
     in_memory = backend == "sqlite" and url.database in (None, "", ":memory:")
     if not in_memory:
         options["pool_timeout"] = pool_timeout
