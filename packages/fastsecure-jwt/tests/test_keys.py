@@ -218,6 +218,7 @@ def test_short_hmac_secret_warns_citing_rfc_7518() -> None:
     with pytest.warns(UserWarning, match=r"RFC 7518 section 3\.2") as caught:
         JWTAuthenticationProvider(secret_key="your-secret-key")
     assert all("your-secret-key" not in str(w.message) for w in caught)
+    assert caught[0].filename == __file__  # points at the caller's line
 
 
 def test_long_enough_secret_does_not_warn() -> None:

@@ -123,6 +123,7 @@ async def test_embedded_jwk_jku_x5u_headers_are_ignored(
         "jwk": attacker_jwk,
         "jku": "https://attacker.example/jwks.json",
         "x5u": "https://attacker.example/cert.pem",
+        "x5c": ["MIIB"],
     }
     for header in (
         hostile,

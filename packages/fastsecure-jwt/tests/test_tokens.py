@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
+import fastsecure
 from fastsecure import AuthenticationManager, FailureReason, MemoryTokenStore, StoreUnavailableError
 from fastsecure.events import AuthEvent, RefreshTokenReused
 from fastsecure_jwt import RESERVED_CLAIMS, JWTAuthenticationProvider
@@ -236,6 +237,30 @@ async def test_reuse_revokes_the_whole_family_with_its_access_tokens(
     reused = [e for e in events if isinstance(e, RefreshTokenReused)]
     assert len(reused) == 1 and reused[0].user_id == 42 and reused[0].provider == "jwt"
     assert all(t not in repr(reused[0]) for t in (first.refresh_token, first.access_token))
+
+
+async def test_reuse_reaches_the_event_hook_through_the_manager(
+    provider: JWTAuthenticationProvider,
+) -> None:
+    seen: list[AuthEvent] = []
+
+    class Audit:
+        @fastsecure.hookimpl
+        def fastsecure_on_event(self, event: AuthEvent) -> None:
+            seen.append(event)
+
+    manager = AuthenticationManager(autoload=False, extra_plugins=[Audit()])
+    manager.register_provider("tokens", provider)
+    issued = await provider.authenticate({"user_id": 3})
+    assert (
+        await manager.refresh_authentication("tokens", {"refresh_token": issued.refresh_token})
+    ).success
+    assert not (
+        await manager.refresh_authentication("tokens", {"refresh_token": issued.refresh_token})
+    ).success
+    names = [event.name for event in seen]
+    assert names == ["token.refreshed", "token.reuse_detected"]
+    assert seen[1].provider == "tokens" and seen[1].user_id == 3
 
 
 class _SlowStore(MemoryTokenStore):
