@@ -135,6 +135,19 @@ async def test_bearer_access_token_behind_requires_auth(h, oidc_mock, make_app, 
     manager = AuthenticationManager()
     manager.register_provider("corp", provider)
     manager.add_requirement("/me", providers=["corp"])
+    anonymous = FastAPI()
+
+    @anonymous.get("/me")
+    async def refused(
+        auth: AuthenticationResult = Depends(manager.requires_auth),
+    ) -> dict[str, Any]:
+        return {"user": auth.user_id}
+
+    # By default a request's Bearer token is never forwarded to the provider.
+    assert (
+        await browser_for(anonymous).get(f"{APP}/me", headers={"Authorization": f"Bearer {token}"})
+    ).status_code == 401
+    provider.accept_bearer_tokens = True
     api = FastAPI()
 
     @api.get("/me")

@@ -74,6 +74,9 @@ def test_authorization_url_readme_shape():
 def test_security_schemes_and_challenge():
     github = fastsecure_oauth.GitHubAuthProvider("id", "secret")
     github.provider_name = "gh"
+    assert github.security_schemes() == []  # request Bearer tokens are opt-in
+    github = fastsecure_oauth.GitHubAuthProvider("id", "secret", accept_bearer_tokens=True)
+    github.provider_name = "gh"
     [scheme] = github.security_schemes()
     assert scheme.scheme_name == "gh"
     assert scheme.auto_error is False
@@ -82,7 +85,9 @@ def test_security_schemes_and_challenge():
         == "https://github.com/login/oauth/authorize"
     )
     assert github.challenge() == 'Bearer realm="gh"'
-    oidc = fastsecure_oauth.OpenIDConnectProvider("id", issuer="https://issuer.example")
+    oidc = fastsecure_oauth.OpenIDConnectProvider(
+        "id", issuer="https://issuer.example", accept_bearer_tokens=True
+    )
     [scheme] = oidc.security_schemes()
     assert (
         scheme.model.openIdConnectUrl == "https://issuer.example/.well-known/openid-configuration"

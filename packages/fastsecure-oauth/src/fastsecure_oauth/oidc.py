@@ -350,6 +350,8 @@ class OpenIDConnectProvider(OAuth2Provider):
 
     def security_schemes(self) -> list[Any]:
         """OAuth2 authorization code with known endpoints, else OpenID Connect discovery."""
+        if not self.accept_bearer_tokens:
+            return []
         if self.authorize_endpoint and self.access_token_endpoint:
             return super().security_schemes()
         from fastapi.security import OpenIdConnect

@@ -101,6 +101,7 @@ class OAuth2Provider(AuthenticationProvider):
         token_endpoint_auth_method: TokenEndpointAuthMethod | None = None,
         verify: ssl.SSLContext | str | bool = True,
         authorization_params: Mapping[str, str] | None = None,
+        accept_bearer_tokens: bool = False,
     ) -> None:
         if not client_id:
             raise OAuthConfigurationError("client_id is required")
@@ -118,6 +119,9 @@ class OAuth2Provider(AuthenticationProvider):
             token_endpoint_auth_method or self.default_token_endpoint_auth_method
         )
         self.authorization_params: dict[str, str] = dict(authorization_params or {})
+        # Off by default: behind requires_auth an OAuth provider would otherwise forward every
+        # presented Bearer token (the app's own JWTs too, under ANY) to the provider.
+        self.accept_bearer_tokens = accept_bearer_tokens
         self._verify = verify
         self._client: httpx.AsyncClient | None = None
         self._check_endpoints()
@@ -619,8 +623,13 @@ class OAuth2Provider(AuthenticationProvider):
         """``Authorization: Bearer <provider access token>``, or None.
 
         Each such request costs one call to the provider (userinfo or introspection); the
-        recommended path is to mint the app's own session or JWT at login instead.
+        recommended path is to mint the app's own session or JWT at login instead. Only with
+        ``accept_bearer_tokens=True``: otherwise a request's Bearer token is never sent to
+        the provider, so a route listing this provider next to the JWT provider cannot
+        leak the app's own tokens to a third party.
         """
+        if not self.accept_bearer_tokens:
+            return None
         header = connection.headers.get("authorization")
         if not header:
             return None
@@ -633,6 +642,9 @@ class OAuth2Provider(AuthenticationProvider):
     def security_schemes(self) -> list[SecurityBase]:
         """An OAuth2 authorization-code scheme, so Swagger UI can log in with the provider."""
         from fastapi.security import OAuth2AuthorizationCodeBearer
+
+        if not self.accept_bearer_tokens:
+            return []
 
         return [
             OAuth2AuthorizationCodeBearer(
