@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, FastAPI, WebSocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -222,11 +223,22 @@ _header_text = st.text(
 )
 
 
-@pytest.fixture(scope="module")
-def fuzz_target(make_app: Any) -> Any:
-    provider = JWTAuthenticationProvider(
-        secret_key=secrets.token_urlsafe(32), issuer="https://i", audience="a"
-    )
+@pytest.fixture(scope="module", params=["one-key", "several-keys"])
+def fuzz_target(request: pytest.FixtureRequest, make_app: Any, ec_key: Any) -> Any:
+    if request.param == "one-key":
+        provider = JWTAuthenticationProvider(
+            secret_key=secrets.token_urlsafe(32), issuer="https://i", audience="a"
+        )
+    else:  # the key is chosen from the header before PyJWT runs
+        provider = JWTAuthenticationProvider(
+            secrets.token_urlsafe(32),
+            algorithm="ES256",
+            algorithms=["ES256", "HS256"],
+            private_key=ec_key,
+            public_keys={"old": ec.generate_private_key(ec.SECP256R1()).public_key()},
+            issuer="https://i",
+            audience="a",
+        )
     app, _ = make_app(provider)
     loop = asyncio.new_event_loop()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

@@ -440,3 +440,25 @@ async def test_malformed_scopes_claim_is_rejected(
     payload["scopes"] = scopes
     token = jwt.encode(payload, provider.secret_key, algorithm="HS256")  # type: ignore[arg-type]
     await rejected(provider, token)
+
+
+async def test_deeply_nested_header_is_a_clean_failure(
+    rsa_key: rsa.RSAPrivateKey, ec_key: Any, claims: Any
+) -> None:
+    provider = JWTAuthenticationProvider(
+        algorithm="RS256",
+        algorithms=["RS256", "ES256"],
+        private_key=rsa_key,
+        public_keys=[ec_key.public_key()],
+    )
+    header = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).rstrip(b"=").decode()
+    assert await rejected(provider, f"{header}.{b64(claims())}.{b64(b'sig')}") == "malformed token"
+
+
+@pytest.mark.parametrize("empty", ["", []])
+async def test_an_empty_issuer_or_audience_means_none(secret: str, empty: Any) -> None:
+    provider = JWTAuthenticationProvider(
+        secret_key=secret, issuer="" if empty == "" else None, audience=empty
+    )
+    issued = await provider.authenticate({"user_id": 1})
+    assert (await provider.authenticate({"access_token": issued.access_token})).success

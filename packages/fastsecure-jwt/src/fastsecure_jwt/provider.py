@@ -111,8 +111,8 @@ def _header_of(token: str) -> dict[str, Any]:
     segment = token.partition(".")[0]
     try:
         header = json.loads(jwt.utils.base64url_decode(segment))
-    except (ValueError, TypeError) as exc:
-        raise _Rejected("malformed token") from exc
+    except (ValueError, TypeError, RecursionError):
+        raise _Rejected("malformed token") from None
     if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
         raise _Rejected("malformed token")
     return header
@@ -171,8 +171,9 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         self.algorithm = algorithm
         self.access_token_expire_minutes = access_token_expire_minutes
         self.refresh_token_expire_days = refresh_token_expire_days
-        self.issuer = issuer
-        self.audience = audience
+        # An empty issuer or audience means none: PyJWT would otherwise require a match.
+        self.issuer = issuer or None
+        self.audience = audience or None
         self.leeway = leeway
         self.token_store: TokenStore = (
             token_store if token_store is not None else MemoryTokenStore()
@@ -203,12 +204,16 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         )
 
         required = ["exp", "iat", "jti", "sub", "token_type"]
-        required += [claim for claim, value in (("iss", issuer), ("aud", audience)) if value]
+        required += [
+            claim for claim, value in (("iss", self.issuer), ("aud", self.audience)) if value
+        ]
         options: jwt.types.Options = {"require": required, "verify_signature": True}
         self._jwt = jwt.PyJWT(options=options)
         self._jwt_any_expiry = jwt.PyJWT(options={**options, "verify_exp": False})
         self._audience: str | list[str] | None = (
-            audience if audience is None or isinstance(audience, str) else list(audience)
+            self.audience
+            if self.audience is None or isinstance(self.audience, str)
+            else list(self.audience)
         )
 
     # --- configuration -------------------------------------------------------------------
