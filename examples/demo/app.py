@@ -44,7 +44,11 @@ def build_config(settings: DemoSettings, secrets: DemoSecrets) -> dict[str, Any]
     config = copy.deepcopy(load_toml(settings.config_file))
     stores = config.setdefault("stores", {})
     if settings.redis_url:
-        stores["main"] = {"type": "redis", "url": settings.redis_url, "prefix": "fastsecure-demo:"}
+        stores["main"] = {
+            "type": "redis",
+            "url": settings.redis_url,
+            "prefix": settings.redis_prefix,
+        }
     else:
         stores["main"]["url"] = f"sqlite+aiosqlite:///{settings.database_path}"
     providers = config.setdefault("providers", {})

@@ -48,6 +48,7 @@ class DemoSettings:
         public_url: the origin browsers use; OAuth redirect URIs are built from it.
         config_file: the by-name FastSecure configuration (TOML).
         redis_url: use Redis instead of SQLite for sessions and token state.
+        redis_prefix: the prefix of every Redis key the demo writes.
         cookie_secure: the session cookie's ``Secure`` flag. Browsers send a Secure cookie
             only over https (and to ``localhost``), so plain ``http://127.0.0.1`` needs it
             off; it defaults to on whenever ``public_url`` is https.
@@ -60,6 +61,7 @@ class DemoSettings:
     public_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     config_file: Path = DEFAULT_CONFIG
     redis_url: str | None = None
+    redis_prefix: str = "fastsecure-demo:"
     cookie_secure: bool | None = None
     oidc_issuer: str | None = None
     google: OAuthClient | None = None

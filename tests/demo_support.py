@@ -1,0 +1,60 @@
+"""Helpers for the demo's tests: build the app on a temporary directory, serve it on loopback.
+
+Imported by ``tests/test_demo_*.py`` after they put ``examples/`` (where the ``demo``
+package lives, as ``python -m demo`` sees it with ``PYTHONPATH=examples``) on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_service(host: str, port: int, what: str) -> None:
+    """Skip when a loopback service is down, or fail under CI (never a silent skip there)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError:
+        message = f"{what} is not reachable on {host}:{port}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextmanager
+def serve(app: Any, port: int) -> Iterator[str]:
+    """Run an ASGI app (lifespan included) with uvicorn in a thread on 127.0.0.1:port."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the demo server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
