@@ -17,11 +17,7 @@ from fastsecure.stores import hash_session_id, utcnow
 from fastsecure.testing import assert_plugin_discovered
 from fastsecure.testing.conformance import SessionStoreConformance, TokenStoreConformance
 from fastsecure_redis import DEFAULT_TAG, RedisSessionStore, user_tag
-
-
-async def delete_prefix(client: Redis | RedisCluster, prefix: str) -> None:
-    async for key in client.scan_iter(match=prefix + "*", count=1000):
-        await client.delete(key)
+from fastsecure_redis.testing import delete_prefix
 
 
 async def dump_prefix(client: Redis | RedisCluster, prefix: str) -> str:

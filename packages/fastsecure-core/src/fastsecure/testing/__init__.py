@@ -13,6 +13,7 @@ fixtures below, and subclass the conformance suites in :mod:`fastsecure.testing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,16 @@ from ..results import AuthenticationResult, UserId
 
 if TYPE_CHECKING:
     from ..manager import AuthenticationManager
+
+
+def service_unavailable(message: str) -> None:
+    """A test's service (database, Redis) is down: fail on CI, skip elsewhere.
+
+    On CI (``CI=true``) a missing service is a failure, never a silent skip.
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @contextmanager
@@ -85,4 +96,4 @@ def register_plugin() -> Iterator[Callable[..., str]]:
         plugins.unregister(name)
 
 
-__all__ = ["assert_plugin_discovered", "authenticated_as", "register_plugin"]
+__all__ = ["assert_plugin_discovered", "authenticated_as", "register_plugin", "service_unavailable"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,19 +13,33 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request, Response
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from fastsecure import AuthenticationManager, AuthenticationResult
 from fastsecure.stores import utcnow
 from fastsecure_redis import RedisSessionStore
+from fastsecure_redis.testing import delete_prefix
+from fastsecure_redis.testing import redis_cluster as redis_cluster
+from fastsecure_redis.testing import redis_server as redis_server
+from fastsecure_redis.testing import redis_url as redis_url
 from fastsecure_session import SessionAuthenticationProvider
 
 BASE_URL = "http://testserver"
+pytestmark = pytest.mark.services
 
 
-async def delete_prefix(client: Redis | RedisCluster, prefix: str) -> None:
-    async for key in client.scan_iter(match=prefix + "*", count=1000):
-        await client.delete(key)
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"fstest-{secrets.token_hex(4)}:"
+
+
+@pytest.fixture
+async def store(redis_url: str, prefix: str) -> AsyncIterator[RedisSessionStore]:
+    """A RedisSessionStore on the shared Redis under a private prefix, cleaned up after."""
+    store = RedisSessionStore(redis_url, prefix=prefix)
+    yield store
+    await delete_prefix(store.client, prefix)
+    await store.aclose()
 
 
 def build_app(provider: SessionAuthenticationProvider) -> FastAPI:
