@@ -198,6 +198,8 @@ def _ws_app(provider: JWTAuthenticationProvider) -> FastAPI:
     return app
 
 
+# WebSockets need Starlette's TestClient, which warns about its httpx backend.
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 async def test_websocket_accepts_the_query_parameter(provider: JWTAuthenticationProvider) -> None:
     from starlette.testclient import TestClient
     from starlette.websockets import WebSocketDisconnect
