@@ -99,6 +99,34 @@ async def test_a_verify_only_provider(ec_key: ec.EllipticCurvePrivateKey) -> Non
     assert not refused.success and "only verifies" in refused.metadata["error"]
 
 
+async def test_a_jwk_set_as_public_keys(ec_key: ec.EllipticCurvePrivateKey, rsa_key: Any) -> None:
+    signer = JWTAuthenticationProvider(
+        algorithm="ES256",
+        algorithms=["ES256", "RS256"],
+        private_key=ec_key,
+        public_keys={"r": rsa_key},
+    )
+    verifier = JWTAuthenticationProvider(
+        algorithm="ES256", algorithms=["ES256", "RS256"], public_keys=signer.jwks()
+    )
+    assert verifier.jwks() == signer.jwks()
+    issued = await signer.authenticate({"user_id": 1})
+    assert (await verifier.authenticate({"access_token": issued.access_token})).success
+
+
+async def test_hmac_with_a_kid(secret: str, claims: Any) -> None:
+    provider = JWTAuthenticationProvider(secret_key=secret, signing_kid="hmac-1")
+    issued = await provider.authenticate({"user_id": 1})
+    assert jwt.get_unverified_header(issued.access_token)["kid"] == "hmac-1"  # type: ignore[arg-type]
+    assert (await provider.authenticate({"access_token": issued.access_token})).success
+    # The only key, so a token without a kid is its too; another kid is not.
+    assert (
+        await provider.authenticate({"access_token": jwt.encode(claims(), secret, "HS256")})
+    ).success
+    other = jwt.encode(claims(), secret, "HS256", headers={"kid": "hmac-2"})
+    assert not (await provider.authenticate({"access_token": other})).success
+
+
 async def test_kid_rotation_keeps_everyone_logged_in(
     rsa_key: rsa.RSAPrivateKey, rsa_key_2: rsa.RSAPrivateKey
 ) -> None:

@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import jwt
 from jwt import PyJWK
@@ -133,8 +133,9 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         refresh_token_expire_days: refresh token lifetime.
         algorithm: the signing algorithm.
         private_key: the signing key for RS*/PS*/ES*/EdDSA (PEM, JWK dict or key object).
-        public_keys: verification keys, ``{kid: key}`` or a list (each kid is then the JWK's
-            own or its RFC 7638 thumbprint). The signing key's public half is added.
+        public_keys: verification keys, ``{kid: key}``, a list (each kid is then the JWK's
+            own or its RFC 7638 thumbprint) or a JWK Set. The signing key's public half is
+            added.
         signing_kid: the ``kid`` put in the header of issued tokens; defaults to the kid of
             the matching entry in ``public_keys``, else the key's thumbprint. HMAC tokens
             carry no kid unless one is given.
@@ -244,13 +245,16 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             kid = signing_kid if self.algorithm in HMAC_ALGORITHMS else None
             jwk = hmac_jwk(secret)
             for name in hmac_allowed:
-                self._keys[(kid, name)] = prepared_jwk(jwk, name)
+                self._keys[(kid, name)] = self._keys[(None, name)] = prepared_jwk(jwk, name)
             if self.algorithm in HMAC_ALGORITHMS:
                 self._signing = SigningKey(self.algorithm, secret, kid)
         elif hmac_allowed:
             raise ConfigurationError(f"{', '.join(hmac_allowed)} need a secret_key")
 
         verifying: dict[str, PublicKey] = {}
+        if isinstance(public_keys, Mapping) and isinstance(public_keys.get("keys"), list):
+            # A JWK Set, as another service's jwks() gives.
+            public_keys = cast("list[KeyInput]", public_keys["keys"])
         if public_keys is not None:
             items: Iterable[tuple[str | None, KeyInput]] = (
                 public_keys.items()
