@@ -18,6 +18,12 @@ from fastsecure import AuthenticationManager, AuthenticationResult, StoreUnavail
 from fastsecure.stores import utcnow
 from fastsecure_session import SessionAuthenticationProvider
 from fastsecure_sqlalchemy import DatabaseSessionStore
+from fastsecure_sqlalchemy.testing import backend as backend
+from fastsecure_sqlalchemy.testing import service as service
+from fastsecure_sqlalchemy.testing import statement_log as statement_log
+from fastsecure_sqlalchemy.testing import store as store
+
+pytestmark = pytest.mark.services
 
 
 def build_app(
