@@ -10,7 +10,9 @@ services; a file needing a service that is down is skipped locally and fails und
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_support import ROOT, require_service  # noqa: E402
+from demo_support import ROOT, require_service
 
 FENCE = re.compile(
     r"^(?P<indent> {0,3})```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
@@ -54,6 +56,10 @@ def python_blocks(text: str) -> list[Block]:
         first_line = text.count("\n", 0, match.start("body")) + 1
         blocks.append(Block(first_line, match["body"]))
     return blocks
+
+
+def read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def with_python() -> list[Any]:
@@ -110,7 +116,7 @@ async def test_python_blocks_run(
         if marker in code:
             require_service(host, port, what)
     monkeypatch.chdir(tmp_path)  # files a block writes (SQLite, keys) land in a temporary dir
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("FASTSECURE"):
             monkeypatch.delenv(name)
     namespace: dict[str, Any] = {"__name__": f"docs_{path.stem}"}
@@ -125,7 +131,5 @@ async def test_python_blocks_run(
                 and not inspect.isclass(value)
                 and inspect.iscoroutinefunction(close)
             ):
-                try:
+                with contextlib.suppress(Exception):  # best effort; the blocks decided already
                     await close()
-                except Exception:  # noqa: S110 - best effort; the blocks' own result decides
-                    pass
