@@ -109,8 +109,7 @@ async def run_blocks(blocks: list[Block], namespace: dict[str, Any], filename: s
 async def test_python_blocks_run(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    text = path.read_text(encoding="utf-8")
-    blocks = python_blocks(text)
+    blocks = python_blocks(read(path))
     code = "".join(block.code for block in blocks)
     for marker, (host, port, what) in SERVICES.items():
         if marker in code:
