@@ -34,26 +34,3 @@ def test_registered_factories_build_the_store() -> None:
 def test_public_names() -> None:
     for name in fastsecure_sqlalchemy.__all__:
         assert getattr(fastsecure_sqlalchemy, name) is not None
-
-
-async def test_configuration_builds_one_store_for_both_roles(tmp_path) -> None:
-    from fastsecure import AuthenticationManager
-
-    manager = AuthenticationManager.from_config(
-        {
-            "stores": {
-                "main": {
-                    "type": "database",
-                    "url": f"sqlite+aiosqlite:///{tmp_path / 'config.db'}",
-                    "auto_create_tables": True,
-                }
-            },
-            "providers": {"session": {"session_store": "main"}},
-        }
-    )
-    store = manager.get_provider("session").store  # type: ignore[attr-defined]
-    assert isinstance(store, DatabaseSessionStore)
-    result = await manager.get_provider("session").authenticate({"user_id": 3})
-    assert result.success
-    assert (await store.get_session(result.session_id) or {})["user_id"] == 3
-    await manager.aclose()
