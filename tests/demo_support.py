@@ -6,7 +6,6 @@ package lives, as ``python -m demo`` sees it with ``PYTHONPATH=examples``) on ``
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -15,8 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import uvicorn
+
+from fastsecure.testing import service_unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -34,10 +34,7 @@ def require_service(host: str, port: int, what: str) -> None:
         with socket.create_connection((host, port), timeout=1):
             return
     except OSError:
-        message = f"{what} is not reachable on {host}:{port}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        service_unavailable(f"{what} is not reachable on {host}:{port}")
 
 
 @contextmanager
