@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import uvicorn
 
@@ -31,10 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     url = f"http://{args.host}:{args.port}"
-    with local_openid_provider(args.host, args.oidc_port) as issuer:
-        settings = DemoSettings.from_env(
-            public_url=url, oidc_issuer=None if args.no_oidc else issuer
-        )
+    provider: AbstractContextManager[str | None] = (
+        nullcontext(None) if args.no_oidc else local_openid_provider(args.host, args.oidc_port)
+    )
+    with provider as issuer:
+        settings = DemoSettings.from_env(public_url=url, oidc_issuer=issuer)
         app = create_app(settings)
         store = "Redis at " + settings.redis_url if settings.redis_url else settings.database_path
         lines = [
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             *(f"    {u} / {p}  {', '.join(s)}" for u, p, _, s in DEMO_USERS),
             "  API key (X-API-Key): demo-service-key",
         ]
-        if not args.no_oidc:
+        if issuer:
             subjects = ", ".join(user.sub for user in LOCAL_USERS)
             lines.append(f"  Local OpenID provider: {issuer} (users {subjects}, or any name)")
         for name, client in (("Google", settings.google), ("GitHub", settings.github)):
