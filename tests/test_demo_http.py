@@ -633,3 +633,27 @@ def test_python_m_demo_serves_and_prints_the_credentials(tmp_path: Path) -> None
             process.kill()
             process.wait(5)
     assert (tmp_path / "fastsecure-demo.db").exists()
+
+
+def test_every_requirement_is_enforced_and_public_routes_are_deliberate(
+    settings: DemoSettings,
+) -> None:
+    from fastsecure.coverage import requirement_coverage
+
+    app = create_app(settings)
+    report = requirement_coverage(app, app.state.auth_manager)
+    assert report.ok and not report.unenforced_routes
+    assert not report.dependency_without_requirement  # no requires_auth route that always 401s
+    assert not report.unused_patterns
+    public = {route.path for route in report.uncovered_routes}
+    assert public <= {
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/login",
+        "/auth/{name}/login",
+        "/auth/{name}/callback",
+        "/api/auth/login",
+        "/api/auth/refresh",
+    }, public
