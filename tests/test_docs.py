@@ -24,6 +24,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_support import ROOT, require_service
 
+# oidc-provider-mock (used by docs/oauth.md) runs authlib, which warns about its own API.
+pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
+
 FENCE = re.compile(
     r"^(?P<indent> {0,3})```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S
 )
