@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, Security, WebSocket, WebSocketException, status
+from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -110,12 +111,13 @@ async def authorize(
             return cached[1]  # type: ignore[no-any-return]
     try:
         credentials: dict[str, dict[str, Any]] = {}
-        for name in (*requirement.providers, *requirement.optional):
+        for name in requirement.all_providers:
             found = await manager.get_provider(name).extract_credentials(connection)
             if found:
-                presented = {k: v for k, v in found.items() if k not in LOGIN_FIELDS}
-                if presented:
-                    credentials[name] = presented
+                if not LOGIN_FIELDS.isdisjoint(found):
+                    found = {k: v for k, v in found.items() if k not in LOGIN_FIELDS}
+                if found:
+                    credentials[name] = found
         result = await manager.evaluate(requirement, credentials)
     except ForbiddenError as exc:
         raise AuthFailure(status.HTTP_403_FORBIDDEN, str(exc) or "Forbidden") from None
@@ -185,6 +187,22 @@ class AuthDependency:
             raise failure.as_http() from None
 
 
+class DocumentedScheme(SecurityBase):
+    """A provider's security scheme as OpenAPI sees it, costing nothing per request.
+
+    FastAPI calls every scheme in a dependency's signature on every request; the providers
+    read their own credentials, so the scheme's own parsing would be thrown away.
+    """
+
+    def __init__(self, scheme: SecurityBase) -> None:
+        self.model = scheme.model
+        self.scheme_name = scheme.scheme_name
+        self.auto_error = False
+
+    async def __call__(self) -> None:
+        return None
+
+
 def dependency_signature(
     manager: AuthenticationManager, requirement: AuthenticationRequirement | None
 ) -> inspect.Signature:
@@ -210,7 +228,7 @@ def dependency_signature(
                 inspect.Parameter(
                     f"fastsecure_scheme_{len(params)}",
                     inspect.Parameter.KEYWORD_ONLY,
-                    default=Security(scheme),  # type: ignore[arg-type]  # SecurityBase is callable
+                    default=Security(DocumentedScheme(scheme)),
                     annotation=Any,
                 )
             )

@@ -154,6 +154,11 @@ class AuthenticationRequirement(BaseModel):
         return frozenset(self.providers)
 
     @cached_property
+    def all_providers(self) -> tuple[str, ...]:
+        """Required then optional providers, in trial order."""
+        return (*self.providers, *self.optional)
+
+    @cached_property
     def optional_providers(self) -> frozenset[str]:
         """The optional providers as a set."""
         return frozenset(self.optional)

@@ -157,13 +157,16 @@ class AnyAuthStrategy(AuthenticationStrategy):
                 errors.append(_error_of(name, result))
                 forbidden = forbidden or result.failure_reason is FailureReason.FORBIDDEN
                 continue
-            granted = result.scopes
-            lacking = missing_scopes(requirement, granted)
-            if lacking:
-                lacked_scope = True
-                errors.append(f"{name}: missing required scopes: {', '.join(lacking)}")
-                continue
-            result.metadata["scopes"] = sorted(granted)
+            if requirement.scopes:
+                granted = result.scopes
+                lacking = missing_scopes(requirement, granted)
+                if lacking:
+                    lacked_scope = True
+                    errors.append(f"{name}: missing required scopes: {', '.join(lacking)}")
+                    continue
+                result.metadata["scopes"] = sorted(granted)
+            elif not isinstance(result.metadata.get("scopes"), list):
+                result.metadata["scopes"] = sorted(result.scopes)
             if requirement.optional:
                 await self.add_optional(manager, requirement, credentials, result)
             return result
