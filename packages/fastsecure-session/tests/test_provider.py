@@ -10,9 +10,9 @@ import pytest
 from fastsecure import AuthenticationManager, FailureReason
 from fastsecure.events import (
     AuthEvent,
-    LoginFailed,
     SessionCreated,
     SessionEvicted,
+    SessionRefused,
     SessionRevoked,
     SessionRotated,
 )
@@ -262,7 +262,7 @@ async def test_limit_refuses_and_emits(make_provider: Make, events: list[AuthEve
     assert result.failure_reason is FailureReason.FORBIDDEN
     assert "limit" in result.metadata["error"]
     assert await provider.validate_authentication({"session_id": kept})
-    refused = [e for e in events if isinstance(e, LoginFailed)]
+    refused = [e for e in events if isinstance(e, SessionRefused)]
     assert refused[0].detail["reason"] == "session_limit_reached"
     assert await provider.revoke_authentication({"session_id": kept})
     assert (await provider.authenticate({"user_id": 42})).success

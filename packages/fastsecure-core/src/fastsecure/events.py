@@ -77,6 +77,13 @@ class SessionRevoked(AuthEvent):
 
 
 @dataclass(frozen=True)
+class SessionRefused(AuthEvent):
+    """A login was refused because the user is at ``max_sessions_per_user`` (refuse policy)."""
+
+    name: ClassVar[str] = "session.refused"
+
+
+@dataclass(frozen=True)
 class SessionEvicted(AuthEvent):
     """A session was removed to respect ``max_sessions_per_user``."""
 
@@ -97,6 +104,7 @@ __all__ = [
     "RefreshTokenReused",
     "SessionCreated",
     "SessionEvicted",
+    "SessionRefused",
     "SessionRevoked",
     "SessionRotated",
     "TokenRefreshed",

@@ -20,9 +20,11 @@ from typing import Any, ClassVar
 from .results import UserId
 
 SessionRecord = dict[str, Any]
-"""A stored session: ``user_id``, ``created_at``, ``expires_at``, ``metadata`` and, where the
-store knows them, ``last_seen`` and ``session_key`` (an opaque handle for revoking one
-session from a device list; it is never a credential)."""
+"""A stored session: ``user_id``, ``created_at``, ``expires_at``, ``metadata``, ``last_seen``
+and ``session_key``, an opaque handle for revoking one session from a device list that is
+never a credential. First-party stores and the conformance kit require all of them; a
+minimal custom store may omit ``last_seen`` and ``session_key`` (its ``session_id`` then
+serves as the key)."""
 
 
 def utcnow() -> datetime:

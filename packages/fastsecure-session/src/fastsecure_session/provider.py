@@ -17,9 +17,9 @@ from fastsecure import (
     StoreUnavailableError,
 )
 from fastsecure.events import (
-    LoginFailed,
     SessionCreated,
     SessionEvicted,
+    SessionRefused,
     SessionRevoked,
     SessionRotated,
 )
@@ -252,7 +252,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         if not outcome.created:
             if self.limit_policy == "refuse":
                 await self.emit_event(
-                    LoginFailed(
+                    SessionRefused(
                         provider=self.provider_name,
                         user_id=user_id,
                         detail={
