@@ -208,10 +208,12 @@ def create_app(settings: DemoSettings) -> FastAPI:
         password: Annotated[str, Form()],
         next: Annotated[str, Form()] = "/account",
     ) -> Response:
-        if session_provider.csrf is not None:
+        csrf = session_provider.csrf
+        if csrf is not None and csrf.mode == "origin":
             # Login CSRF: a foreign page must not log the browser into the attacker's account.
+            # (The double-submit mode needs a session to bind its token to: none exists yet.)
             try:
-                session_provider.csrf.check(request, "")
+                csrf.check(request, "")
             except ForbiddenError:
                 raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF check failed") from None
         target = _next(request, next)
