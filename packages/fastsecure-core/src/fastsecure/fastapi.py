@@ -12,7 +12,15 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException, Request, Security, WebSocket, WebSocketException, status
+from fastapi import (
+    APIRouter,
+    HTTPException,
+    Request,
+    Security,
+    WebSocket,
+    WebSocketException,
+    status,
+)
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -78,6 +86,21 @@ def _challenges(
     return ", ".join(seen) or "Bearer"
 
 
+async def presented_credentials(
+    manager: AuthenticationManager, connection: HTTPConnection, names: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """What the request presents to each named provider; login fields are dropped."""
+    credentials: dict[str, dict[str, Any]] = {}
+    for name in names:
+        found = await manager.get_provider(name).extract_credentials(connection)
+        if found:
+            if not LOGIN_FIELDS.isdisjoint(found):
+                found = {k: v for k, v in found.items() if k not in LOGIN_FIELDS}
+            if found:
+                credentials[name] = found
+    return credentials
+
+
 async def authorize(
     manager: AuthenticationManager,
     connection: HTTPConnection,
@@ -110,14 +133,7 @@ async def authorize(
         if cached is not None and cached[0] is requirement:
             return cached[1]  # type: ignore[no-any-return]
     try:
-        credentials: dict[str, dict[str, Any]] = {}
-        for name in requirement.all_providers:
-            found = await manager.get_provider(name).extract_credentials(connection)
-            if found:
-                if not LOGIN_FIELDS.isdisjoint(found):
-                    found = {k: v for k, v in found.items() if k not in LOGIN_FIELDS}
-                if found:
-                    credentials[name] = found
+        credentials = await presented_credentials(manager, connection, requirement.all_providers)
         result = await manager.evaluate(requirement, credentials)
     except ForbiddenError as exc:
         raise AuthFailure(status.HTTP_403_FORBIDDEN, str(exc) or "Forbidden") from None
@@ -308,3 +324,27 @@ class AuthenticationMiddleware:
             {"type": "http.response.start", "status": failure.status_code, "headers": headers}
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def debug_router(manager: AuthenticationManager, *, enabled: bool) -> APIRouter:
+    """A development-only endpoint explaining why a request would get 401 or 403.
+
+    ``app.include_router(debug_router(auth_manager, enabled=settings.debug))`` adds
+    ``GET /-/fastsecure/explain?path=/api/x``: the decision trace for the calling request's
+    own credentials against ``path``. With ``enabled=False`` (the production setting) the
+    router is empty. Never expose it in production: it tells a caller how it was judged.
+    """
+    router = APIRouter(include_in_schema=False)
+    if not enabled:
+        return router
+
+    @router.get("/-/fastsecure/explain")
+    async def explain_endpoint(request: Request, path: str = "/") -> dict[str, Any]:
+        from .trace import explain
+
+        credentials = await presented_credentials(
+            manager, request, tuple(manager.get_available_providers())
+        )
+        return (await explain(manager, path, credentials)).as_dict()
+
+    return router

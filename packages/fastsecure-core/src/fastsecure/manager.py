@@ -31,6 +31,7 @@ from .strategies import AuthenticationStrategy, Credentials
 
 if TYPE_CHECKING:
     from .fastapi import AuthDependency, WebSocketAuthDependency
+    from .trace import DecisionTrace
 
 logger = logging.getLogger("fastsecure")
 
@@ -267,6 +268,15 @@ class AuthenticationManager:
         if revoked:
             await self.emit(TokenRevoked(provider=provider_name))
         return revoked
+
+    async def explain(self, path: str, credentials: Credentials) -> DecisionTrace:
+        """Why a request to ``path`` with ``credentials`` would pass or fail (for developers).
+
+        See :mod:`fastsecure.trace`; the trace never contains credentials.
+        """
+        from .trace import explain
+
+        return await explain(self, path, credentials)
 
     # --- events -----------------------------------------------------------------------
 
