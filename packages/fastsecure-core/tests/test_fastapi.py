@@ -429,3 +429,32 @@ async def raw_request(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]
 
     await app(scope, receive, send)
     return status[0]
+
+
+async def test_a_result_never_leaks_into_another_request_sharing_lifespan_state(
+    manager: AuthenticationManager,
+) -> None:
+    """asgi-lifespan hands every request the same state dict: nothing may be cached there."""
+    from contextlib import asynccontextmanager
+
+    from asgi_lifespan import LifespanManager
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        yield {"shared": True}
+
+    manager.add_requirement("/me", ["token"])
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/me")
+    async def me(auth: AuthenticationResult = Depends(manager.requires_auth)) -> dict[str, Any]:
+        return {"user": auth.user_id}
+
+    t = await token(manager, "alice")
+    async with LifespanManager(app) as lm:
+        transport = httpx.ASGITransport(app=lm.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            first = await c.get("/me", headers={"Authorization": f"Token {t}"})
+            assert first.json() == {"user": "alice"}
+            anonymous = await c.get("/me")
+            assert anonymous.status_code == 401

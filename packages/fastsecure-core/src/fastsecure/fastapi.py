@@ -35,8 +35,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fastsecure")
 
-STATE_KEY = "fastsecure_auth"
-"""``request.state.fastsecure_auth`` holds ``(requirement, result)`` once a request passed."""
+SCOPE_KEY = "fastsecure.auth"
+"""``request.scope["fastsecure.auth"]`` holds ``(requirement, result)`` once a request passed.
+
+The ASGI scope, never ``request.state``: lifespan state may be one dict shared by every
+request (asgi-lifespan does that), and a result cached there would authenticate the next
+request as someone else."""
 
 _DETAILS = {
     FailureReason.MISSING_CREDENTIALS: "Not authenticated",
@@ -127,11 +131,9 @@ async def authorize(
                     "Not authenticated",
                     {"WWW-Authenticate": _challenges(manager, None)},
                 )
-    state = scope.get("state")
-    if state is not None:
-        cached = state.get(STATE_KEY)
-        if cached is not None and cached[0] is requirement:
-            return cached[1]  # type: ignore[no-any-return]
+    cached = scope.get(SCOPE_KEY)
+    if cached is not None and cached[0] is requirement:
+        return cached[1]  # type: ignore[no-any-return]
     try:
         credentials = await presented_credentials(manager, connection, requirement.all_providers)
         result = await manager.evaluate(requirement, credentials)
@@ -152,8 +154,7 @@ async def authorize(
             {"WWW-Authenticate": _challenges(manager, requirement)},
         ) from None
     if result.success:
-        if state is not None:
-            state[STATE_KEY] = (requirement, result)
+        scope[SCOPE_KEY] = (requirement, result)
         return result
     reason = result.failure_reason or FailureReason.INVALID_CREDENTIALS
     if logger.isEnabledFor(logging.DEBUG):
@@ -276,7 +277,7 @@ class AuthenticationMiddleware:
     """Enforces path requirements app-wide, before routing; paths without one pass.
 
     ``app.add_middleware(AuthenticationMiddleware, manager=auth_manager)``. The result is
-    left in ``request.state.fastsecure_auth`` and reused by ``requires_auth``.
+    left in ``request.scope["fastsecure.auth"]`` and reused by ``requires_auth``.
     """
 
     def __init__(self, app: ASGIApp, manager: AuthenticationManager) -> None:
@@ -298,7 +299,6 @@ class AuthenticationMiddleware:
         if requirement is None:
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})
         try:
             await authorize(self.manager, HTTPConnection(scope, receive), requirement)
         except AuthFailure as failure:
