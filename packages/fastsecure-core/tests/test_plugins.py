@@ -116,6 +116,13 @@ def test_selection_and_precedence(
     assert "majority" not in pm.types("strategy")
 
 
+def test_naming_a_blocked_plugins_type_names_the_setting(site: Path) -> None:
+    make_dist(site, "fs-majority", {"majority": "fs_majority_plugin"}, GOOD_PLUGIN)
+    pm = PluginManager(blocked=["majority"])
+    with pytest.raises(PluginError, match=r"installed but blocked by blocked=\[\.\.\.\]"):
+        pm.get_type("strategy", "majority")
+
+
 def test_constructor_allow_list_beats_environment(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -329,9 +329,15 @@ class PluginManager:
             return found
         hint = KNOWN_DISTRIBUTIONS.get(name)
         for info in self._infos.values():
-            if info.status == "failed" and (
-                info.name == name or (hint and info.distribution == hint)
-            ):
+            provides = info.name == name or (hint is not None and info.distribution == hint)
+            if info.status == "blocked" and provides:
+                raise PluginError(
+                    f"{kind.replace('_', ' ')} type {name!r} comes from plugin {info.name!r} "
+                    f"({info.distribution}), which is installed but blocked by {info.blocked_by}",
+                    plugin=info.name,
+                    distribution=info.distribution,
+                )
+            if info.status == "failed" and provides:
                 raise PluginError(
                     f"{kind.replace('_', ' ')} type {name!r} comes from plugin {info.name!r} "
                     f"({info.distribution}), which failed to load: {info.error}",
