@@ -244,3 +244,13 @@ async def test_issue_with_manager_provider(github, browser_for):
         1,
         {"oauth_provider": "github", "oauth_subject": "583231"},
     )
+
+
+@pytest.mark.parametrize("value", ["\u00e9.x", "\u00ff.abc", "abc.\u00e9", "\u00e9"])
+async def test_non_ascii_flow_cookie_is_400_not_500(value, github, make_app, browser_for):
+    flow_app = make_app(github_provider(github))
+    browser = browser_for(flow_app.app)
+    header = f"{flow_app.flow.cookie_name}={value}".encode("latin-1")
+    answer = await browser.get(f"{APP}/callback?state=s&code=c", headers={"cookie": header})
+    assert answer.status_code == 400
+    assert "invalid" in answer.json()["detail"]

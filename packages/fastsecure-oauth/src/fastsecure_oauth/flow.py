@@ -291,7 +291,12 @@ class OAuthFlow:
 
     def _load(self, value: str) -> dict[str, Any]:
         payload, _, signature = value.partition(".")
-        if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+        # Starlette decodes cookies as Latin-1: anything beyond ASCII is not ours.
+        if (
+            not payload
+            or not value.isascii()
+            or not hmac.compare_digest(signature.encode(), self._sign(payload).encode())
+        ):
             raise self._error(400, "The login state cookie is invalid; start the login again")
         try:
             data = json.loads(_unb64(payload))
