@@ -548,6 +548,40 @@ def not_tls_server() -> Iterator[str]:
     sock.close()
 
 
+@dataclass
+class ScriptedOP:
+    """A plain OAuth 2.0 server whose token answer each test writes itself."""
+
+    url: str = ""
+    token_body: Any = field(default_factory=dict)
+    userinfo_body: Any = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def _scripted_op_server() -> Iterator[ScriptedOP]:
+    op = ScriptedOP()
+
+    async def token(request: Request) -> Response:
+        return Response(json.dumps(op.token_body), media_type="application/json")
+
+    async def userinfo(request: Request) -> Response:
+        return Response(json.dumps(op.userinfo_body), media_type="application/json")
+
+    app = Starlette(
+        routes=[Route("/token", token, methods=["POST"]), Route("/userinfo", userinfo)]
+    )
+    with serve(app) as url:
+        op.url = url
+        yield op
+
+
+@pytest.fixture
+def scripted_op(_scripted_op_server: ScriptedOP) -> ScriptedOP:  # noqa: PT019
+    _scripted_op_server.token_body = {"access_token": "at", "token_type": "Bearer"}
+    _scripted_op_server.userinfo_body = {"sub": "u1"}
+    return _scripted_op_server
+
+
 # --- the app and the browser ---------------------------------------------------------
 
 

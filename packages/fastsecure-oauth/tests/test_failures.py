@@ -141,3 +141,37 @@ async def test_malformed_credentials(github):
     assert not (await provider.authenticate({"access_token": ""})).success
     missing = await provider.authenticate({})
     assert not missing.success and missing.failure_reason.value == "missing_credentials"
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"access_token": "t\u00e9"}, "malformed access token"),
+        ({"access_token": "t\u20ac"}, "malformed access token"),
+        ({"access_token": "t\nx"}, "malformed access token"),
+        ({"expires_in": "9" * 5000}, None),
+        ({"expires_in": 10**20}, None),
+        ({"expires_in": "99999999999999"}, None),
+    ],
+)
+async def test_hostile_token_response_is_a_failed_result_not_an_exception(
+    changes, error, scripted_op
+):
+    scripted_op.token_body.update(changes)
+    provider = oauth2_at(scripted_op.url)
+    result = await provider.authenticate({"code": "c"})
+    if error is None:
+        assert result.success and result.expires_at is None
+    else:
+        assert not result.success and error in result.metadata["error"]
+    refreshed = await provider.refresh_authentication({"refresh_token": "r"})
+    assert refreshed.success is (error is None)
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("token", ["t\u00e9", "t\u20ac", "a\tb"])
+async def test_presented_non_ascii_token_is_malformed(token, scripted_op):
+    provider = oauth2_at(scripted_op.url)
+    result = await provider.authenticate({"access_token": token})
+    assert not result.success and "malformed" in result.metadata["error"]
+    await provider.aclose()

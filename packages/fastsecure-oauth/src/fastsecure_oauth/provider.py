@@ -42,6 +42,11 @@ def _clean(text: object) -> str:
     return value[:_MAX_ERROR_TEXT]
 
 
+def _is_token_text(value: str) -> bool:
+    """RFC 6749 A.12: a token is 1*VSCHAR, so it fits an ``Authorization`` header as is."""
+    return bool(value) and all(" " <= ch <= "~" for ch in value)
+
+
 def _is_tls_failure(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
@@ -285,6 +290,11 @@ class OAuth2Provider(AuthenticationProvider):
             raise ProviderError(
                 f"{what}: the provider answered no access token", provider=self.provider_name
             )
+        if not _is_token_text(access_token):
+            raise ProviderError(
+                f"{what}: the provider answered a malformed access token",
+                provider=self.provider_name,
+            )
         token_type = payload.get("token_type", "bearer")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise ProviderError(
@@ -392,7 +402,7 @@ class OAuth2Provider(AuthenticationProvider):
                 return await self._login(code, credentials)
             token = credentials.get("access_token")
             if token is not None:
-                if not isinstance(token, str) or not token:
+                if not isinstance(token, str) or not _is_token_text(token):
                     return self._failure("the access token is malformed")
                 return await self._verify_access_token(token, credentials)
         except OAuthError as exc:
@@ -463,8 +473,10 @@ class OAuth2Provider(AuthenticationProvider):
             metadata["id_token_claims"] = dict(claims)
         expires_in = tokens.get("expires_in")
         expires_at = None
-        if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit():
-            expires_at = utcnow() + timedelta(seconds=int(expires_in))
+        # At most 10 digits (300 years): a longer value would overflow the datetime.
+        if isinstance(expires_in, (int, str)) and str(expires_in).isdigit():
+            if len(str(expires_in)) <= 10:
+                expires_at = utcnow() + timedelta(seconds=int(expires_in))
         refresh_token = tokens.get("refresh_token")
         return AuthenticationResult(
             success=True,
