@@ -567,16 +567,14 @@ def _scripted_op_server() -> Iterator[ScriptedOP]:
     async def userinfo(request: Request) -> Response:
         return Response(json.dumps(op.userinfo_body), media_type="application/json")
 
-    app = Starlette(
-        routes=[Route("/token", token, methods=["POST"]), Route("/userinfo", userinfo)]
-    )
+    app = Starlette(routes=[Route("/token", token, methods=["POST"]), Route("/userinfo", userinfo)])
     with serve(app) as url:
         op.url = url
         yield op
 
 
 @pytest.fixture
-def scripted_op(_scripted_op_server: ScriptedOP) -> ScriptedOP:  # noqa: PT019
+def scripted_op(_scripted_op_server: ScriptedOP) -> ScriptedOP:
     _scripted_op_server.token_body = {"access_token": "at", "token_type": "Bearer"}
     _scripted_op_server.userinfo_body = {"sub": "u1"}
     return _scripted_op_server

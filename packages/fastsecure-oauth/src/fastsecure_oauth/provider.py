@@ -474,9 +474,9 @@ class OAuth2Provider(AuthenticationProvider):
         expires_in = tokens.get("expires_in")
         expires_at = None
         # At most 10 digits (300 years): a longer value would overflow the datetime.
-        if isinstance(expires_in, (int, str)) and str(expires_in).isdigit():
-            if len(str(expires_in)) <= 10:
-                expires_at = utcnow() + timedelta(seconds=int(expires_in))
+        digits = str(expires_in) if isinstance(expires_in, (int, str)) else ""
+        if digits.isdigit() and len(digits) <= 10:
+            expires_at = utcnow() + timedelta(seconds=int(digits))
         refresh_token = tokens.get("refresh_token")
         return AuthenticationResult(
             success=True,
