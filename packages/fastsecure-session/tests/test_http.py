@@ -347,3 +347,31 @@ def test_openapi_lists_the_cookie_scheme(make_provider: Make, app_for: AppFor) -
 
 def test_store_contract_is_respected() -> None:
     assert issubclass(DownStore, SessionStore)
+
+
+async def test_revoking_a_device_with_a_hostile_key_is_a_clean_no(
+    make_provider: Make, app_for: AppFor, client_for: ClientFor
+) -> None:
+    # The README's device route passes the path parameter straight to revoke_session;
+    # hmac.compare_digest refuses non-ASCII str, which used to surface as a 500.
+    provider = make_provider(cookie_secure=False)  # plain http test client
+    app, manager = app_for(provider)
+    manager.add_requirement("/api/user/sessions/*", providers=["session"])
+
+    @app.delete("/api/user/sessions/{key}")
+    async def revoke_device(
+        key: str, auth: AuthenticationResult = Depends(manager.requires_auth)
+    ) -> dict[str, bool]:
+        assert auth.user_id is not None
+        return {"revoked": await provider.revoke_session(auth.user_id, key)}
+
+    client = client_for(app)
+    await logged_in(client)
+    origin = {"Origin": ORIGIN}
+    for key in ("%C3%A9", "%E2%82%AC" * 20, "%F0%9F%94%91"):
+        response = await client.delete(f"/api/user/sessions/{key}", headers=origin)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"revoked": False}
+    assert (await client.get("/api/user/profile")).status_code == 200
+    for bad in ("é", 1, None, b"key"):
+        assert await provider.revoke_session(42, bad) is False  # type: ignore[arg-type]

@@ -388,11 +388,16 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         """End one of the user's sessions by its listed ``session_key``.
 
         Only a session belonging to ``user_id`` is ended, so a device page cannot be used
-        to log out someone else.
+        to log out someone else. ``key`` usually comes from a URL: anything that is not a
+        listed key (another type, non-ASCII text) is simply not found.
         """
+        if not isinstance(key, str) or not key:
+            return False
+        wanted = key.encode("utf-8", "surrogatepass")
         for record in await self.store.get_user_sessions(user_id):
             listed = session_key(record)
-            if listed and hmac.compare_digest(listed, key):
+            # Bytes: compare_digest raises TypeError on non-ASCII str.
+            if listed and hmac.compare_digest(listed.encode("utf-8", "surrogatepass"), wanted):
                 if await self.store.delete_session_by_key(listed):
                     await self.emit_event(
                         SessionRevoked(
