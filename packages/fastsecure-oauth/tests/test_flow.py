@@ -5,7 +5,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from fastsecure import AuthenticationManager, AuthenticationProvider, AuthenticationResult
+from fastsecure import (
+    AuthenticationManager,
+    AuthenticationProvider,
+    AuthenticationResult,
+    StoreUnavailableError,
+)
 from fastsecure_oauth import (
     GitHubAuthProvider,
     MemoryAccountStore,
@@ -254,3 +259,38 @@ async def test_non_ascii_flow_cookie_is_400_not_500(value, github, make_app, bro
     answer = await browser.get(f"{APP}/callback?state=s&code=c", headers={"cookie": header})
     assert answer.status_code == 400
     assert "invalid" in answer.json()["detail"]
+
+
+class DownAccounts(MemoryAccountStore):
+    async def get_user_by_identity(self, provider: str, subject: str) -> Any:
+        raise StoreUnavailableError("accounts database down")
+
+
+class DownSessions(TinySessions):
+    async def authenticate(self, credentials: dict[str, Any]) -> AuthenticationResult:
+        raise StoreUnavailableError("session store down")
+
+
+@pytest.mark.parametrize("down", ["accounts", "sessions"])
+async def test_store_outage_at_login_is_503_not_500(down, github, browser_for):
+    manager = AuthenticationManager()
+    manager.register_provider("session", DownSessions() if down == "sessions" else TinySessions())
+    flow = OAuthFlow(github_provider(github), secret="x" * 40, cookie_secure=False)
+    accounts = DownAccounts() if down == "accounts" else MemoryAccountStore()
+    issue = issue_with_provider(manager, "session", cookie_name="sid", secure=False)
+    app = FastAPI()
+
+    @app.get("/login")
+    async def login(request: Request) -> Response:
+        return await flow.login_redirect(request)
+
+    @app.get("/callback")
+    async def callback(request: Request) -> Response:
+        return await flow.complete_login(request, accounts=accounts, issue=issue)
+
+    browser = browser_for(app)
+    _, back = await start(browser)
+    answer = await browser.get(back)
+    assert answer.status_code == 503
+    assert "down" not in answer.json()["detail"]  # the store's own message stays in the logs
+    assert "sid" not in browser.cookies

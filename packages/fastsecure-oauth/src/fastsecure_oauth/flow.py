@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -25,7 +26,7 @@ from fastapi.responses import RedirectResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fastsecure import AuthenticationResult
+from fastsecure import AuthenticationResult, StoreUnavailableError
 from fastsecure.results import UserId
 
 from .exceptions import OAuthConfigurationError, OAuthError, OAuthFlowError
@@ -33,6 +34,8 @@ from .provider import OAuth2Provider
 
 if TYPE_CHECKING:
     from fastsecure import AuthenticationManager
+
+logger = logging.getLogger("fastsecure.oauth")
 
 COOKIE_PREFIX = "fastsecure_oauth_"
 MIN_SECRET_BYTES = 32
@@ -453,22 +456,33 @@ class OAuthFlow:
                 same, provider-verified email. Off by default.
 
         Raises:
-            OAuthFlowError: as :meth:`callback`, and 403 when ``accounts`` refuses sign-up.
+            OAuthFlowError: as :meth:`callback`; 403 when ``accounts`` refuses sign-up; 503
+                when ``accounts`` or ``issue`` raises :class:`~fastsecure.StoreUnavailableError`.
         """
         result = await self.callback(request)
         user_info = result.metadata["user_info"]
-        user_id = await resolve_account(
-            accounts,
-            self.provider.provider_name,
-            user_info,
-            link_by_verified_email=link_by_verified_email,
-        )
-        if user_id is None:
-            raise self._error(403, "No account for this login, and sign-up is closed")
-        response = RedirectResponse(result.metadata["next"], status_code=303)
-        response.headers["Cache-Control"] = "no-store"
-        self.clear_cookie(response)
-        await issue(user_id, result, response)
+        try:
+            user_id = await resolve_account(
+                accounts,
+                self.provider.provider_name,
+                user_info,
+                link_by_verified_email=link_by_verified_email,
+            )
+            if user_id is None:
+                raise self._error(403, "No account for this login, and sign-up is closed")
+            response = RedirectResponse(result.metadata["next"], status_code=303)
+            response.headers["Cache-Control"] = "no-store"
+            self.clear_cookie(response)
+            await issue(user_id, result, response)
+        except StoreUnavailableError as exc:
+            logger.warning(
+                "fastsecure-oauth: %s: login could not be completed: %s",
+                self.provider.provider_name,
+                type(exc).__name__,
+            )
+            raise self._error(
+                503, "The login cannot be completed right now; try again later"
+            ) from None
         return response
 
 
