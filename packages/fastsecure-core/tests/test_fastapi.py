@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from starlette.websockets import WebSocketDisconnect
 
 from fastsecure import AuthenticationManager, AuthenticationRequirement, AuthenticationResult
-from fastsecure.fastapi import AuthenticationMiddleware
+from fastsecure.fastapi import AuthenticationMiddleware, route_path
 from fastsecure.testing import authenticated_as
 
 
@@ -458,3 +458,35 @@ async def test_a_result_never_leaks_into_another_request_sharing_lifespan_state(
             assert first.json() == {"user": "alice"}
             anonymous = await c.get("/me")
             assert anonymous.status_code == 401
+
+
+async def test_a_mounted_sub_app_is_judged_by_its_full_path(manager: AuthenticationManager) -> None:
+    """Patterns name full URL paths: a sub-app mounted at /admin must get /admin/**'s rule.
+
+    Starlette puts the mount prefix into ``root_path``; stripping it made ``/admin/users``
+    look like ``/users`` and matched the weaker ``/**`` requirement (a non-admin got 200).
+    """
+    manager.add_requirement("/admin/**", ["token"], scopes=["admin"])
+    manager.add_requirement("/**", ["token"])
+    admin = FastAPI()
+
+    @admin.get("/users")
+    async def users(auth: AuthenticationResult = Depends(manager.requires_auth)) -> dict[str, Any]:
+        return {"user": auth.user_id}
+
+    app = FastAPI()
+    app.mount("/admin", admin)
+    plain = await token(manager, "bob", scopes=["read"])
+    boss = await token(manager, "alice", scopes=["admin"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        denied = await c.get("/admin/users", headers={"Authorization": f"Token {plain}"})
+        assert denied.status_code == 403
+        allowed = await c.get("/admin/users", headers={"Authorization": f"Token {boss}"})
+        assert allowed.json() == {"user": "alice"}
+    # A server root_path (a proxy prefix) is still not part of the pattern.
+    scope_root = {"path": "/prefix/admin/users", "root_path": "/prefix"}
+    assert route_path(scope_root) == "/admin/users"
+    assert route_path({"path": "/prefixed/x", "root_path": "/prefix"}) == "/prefixed/x"
+    assert route_path({**scope_root, "app_root_path": "/prefix", "root_path": "/prefix/admin"}) == (
+        "/admin/users"
+    )

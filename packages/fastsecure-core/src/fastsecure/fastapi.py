@@ -65,10 +65,16 @@ class AuthFailure(Exception):
 
 
 def route_path(scope: Scope) -> str:
-    """The path the router routes: ``scope["path"]`` without the ``root_path`` prefix."""
+    """The application's path: ``scope["path"]`` without the server's ``root_path`` prefix.
+
+    Inside a mounted sub-app Starlette adds the mount prefix to ``root_path`` and keeps the
+    server's own in ``app_root_path``; only that one is stripped, because patterns name
+    full paths (a sub-app mounted at ``/admin`` is judged by ``/admin/**``, not ``/**``).
+    """
     path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
+    root: str = scope.get("app_root_path", scope.get("root_path", ""))
+    # As Starlette's router: "/apiadmin" is not under a root_path of "/api".
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
         path = path[len(root) :] or "/"
     return path
 
