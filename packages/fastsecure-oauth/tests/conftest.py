@@ -127,6 +127,7 @@ class TestOP:
     id_token_mode: str = "rs256"  # rs256 | none | hs256 | omit
     token_mode: str = "ok"  # ok | badjson | http500
     jwks_fetches: int = 0
+    jwks_status: int = 200
     userinfo_sub: str | None = None
 
     def reset(self) -> None:
@@ -151,6 +152,7 @@ class TestOP:
         self.id_token_mode = "rs256"
         self.token_mode = "ok"
         self.jwks_fetches = 0
+        self.jwks_status = 200
         self.userinfo_sub = None
 
     def id_token(self, sub: str, nonce: str | None) -> str:
@@ -223,6 +225,8 @@ def build_test_op(op: TestOP) -> Starlette:
 
     async def jwks(request: Request) -> Response:
         op.jwks_fetches += 1
+        if op.jwks_status != 200:
+            return PlainTextResponse("JWKS unavailable", op.jwks_status)
         keys = []
         for kid in op.published:
             jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(op.keys[kid].public_key()))

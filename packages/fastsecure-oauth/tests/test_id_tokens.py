@@ -115,6 +115,23 @@ async def test_jwks_cached_refetched_on_unknown_kid_and_rate_limited(
     await provider.aclose()
 
 
+async def test_failing_jwks_refetch_is_rate_limited_too(test_op, make_app, browser_for):
+    provider = provider_for(test_op, jwks_min_refresh_interval=3600)
+    browser = browser_for(make_app(provider).app)
+    assert (await flow_login(browser)).status_code == 200
+    assert test_op.jwks_fetches == 1
+    provider._jwks_fetched_at -= 7200  # an hour later, a refetch is allowed again
+    test_op.jwks_status = 503  # ...but the issuer's JWKS endpoint is down
+    test_op.keys["k9"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    test_op.signing_kid = "k9"  # tokens naming an unknown kid
+    for _ in range(3):
+        assert (await flow_login(browser)).status_code == 401
+    assert test_op.jwks_fetches == 2  # one attempt, not one per token
+    test_op.signing_kid = "k1"  # the cached keys still verify
+    assert (await flow_login(browser)).status_code == 200
+    await provider.aclose()
+
+
 async def test_pkce_mismatch_is_refused_by_the_provider(test_op, browser_for):
     provider = provider_for(test_op)
     browser = browser_for(None)

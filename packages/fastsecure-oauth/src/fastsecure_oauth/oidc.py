@@ -238,6 +238,8 @@ class OpenIDConnectProvider(OAuth2Provider):
                 jwk is None
                 and time.monotonic() - self._jwks_fetched_at >= self.jwks_min_refresh_interval
             ):
+                # An attempt counts even if it fails: a down issuer is not asked once per token.
+                self._jwks_fetched_at = time.monotonic()
                 await self._fetch_jwks()  # the issuer may have rotated its keys
                 jwk = self._find_jwk(kid, alg)
         if jwk is None:
