@@ -99,3 +99,71 @@ def test_matches_lists_overlaps_most_specific_first() -> None:
         "/api/**",
         "/**",
     ]
+
+
+# --- the trie against a brute-force reference ------------------------------------------
+
+_SEGMENTS = ["a", "b", "c", ""]
+
+
+def _naive_rank(pattern: tuple[str, ...], path: list[str]) -> tuple[int, ...] | None:
+    """Per path position (plus the end): 0 literal, 1 one-segment wildcard, 2 under '**'.
+
+    None when the pattern does not match. The most specific pattern has the smallest
+    rank, compared from the left: the module docstring's rule, spelled out naively.
+    """
+    tail = bool(pattern) and pattern[-1] == "**"
+    fixed = pattern[:-1] if tail else pattern
+    if len(path) < len(fixed) or (not tail and len(path) != len(fixed)):
+        return None
+    ranks = []
+    for want, got in zip(fixed, path, strict=False):
+        if want == "*":
+            if got == "":
+                return None
+            ranks.append(1)
+        elif want == got:
+            ranks.append(0)
+        else:
+            return None
+    ranks += [2] * (len(path) - len(fixed))
+    ranks.append(2 if tail else 0)  # ending here beats '**' ending here
+    return tuple(ranks)
+
+
+def _naive_match(patterns: list[str], path: str) -> str | None:
+    segments = split_path(path)
+    best: tuple[tuple[int, ...], str] | None = None
+    for pattern in patterns:
+        rank = _naive_rank(normalize_pattern(pattern), segments)
+        if rank is not None and (best is None or rank < best[0]):
+            best = (rank, pattern)
+    return best[1] if best else None
+
+
+_pattern_segment = st.sampled_from(["a", "b", "c", "*", "{id}"])
+_patterns = st.builds(
+    lambda segs, tail: "/" + "/".join([*segs, *(["**"] if tail else [])]),
+    st.lists(_pattern_segment, max_size=4),
+    st.booleans(),
+)
+_paths = st.builds(
+    lambda segs, slash: "/" + "/".join(segs) + ("/" if slash and segs else ""),
+    st.lists(st.sampled_from(_SEGMENTS), max_size=5),
+    st.booleans(),
+)
+
+
+@given(st.lists(_patterns, min_size=1, max_size=8), st.lists(_paths, min_size=1, max_size=10))
+def test_trie_agrees_with_a_brute_force_most_specific_matcher(
+    patterns: list[str], paths: list[str]
+) -> None:
+    unique = list({normalize_pattern(p): p for p in patterns}.values())  # later one replaces
+    t = table(patterns)
+    for path in paths:
+        found = t.match(path)
+        assert (found[0] if found else None) == _naive_match(unique, path), path
+        # matches() lists every matching pattern, most specific first.
+        every = t.matches(path)
+        ranked = {p: _naive_rank(normalize_pattern(p), split_path(path)) for p in unique}
+        assert every == sorted((p for p in unique if ranked[p]), key=lambda p: ranked[p] or ())
