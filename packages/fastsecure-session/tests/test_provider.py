@@ -268,6 +268,25 @@ async def test_limit_refuses_and_emits(make_provider: Make, events: list[AuthEve
     assert (await provider.authenticate({"user_id": 42})).success
 
 
+async def test_idle_sessions_do_not_hold_the_limit(make_provider: Make) -> None:
+    # Sessions that idled out never validate again, but they used to count as live until
+    # their absolute expiry: "refuse" locked the user out, "evict_oldest" ended an active
+    # older session while the dead ones kept their slots.
+    refuse = make_provider(idle_timeout_minutes=10, max_sessions_per_user=2, limit_policy="refuse")
+    for _ in range(2):
+        await refuse.store.touch_session(await login(refuse), utcnow() - timedelta(minutes=11))
+    assert await refuse.list_sessions(42) == []  # a device page lists only live sessions
+    assert (await refuse.authenticate({"user_id": 42})).success
+
+    evict = make_provider(idle_timeout_minutes=10, max_sessions_per_user=2)
+    active = await login(evict)
+    idle = await login(evict)
+    await evict.store.touch_session(idle, utcnow() - timedelta(minutes=11))
+    await login(evict)
+    assert await evict.validate_authentication({"session_id": active})
+    assert len(await evict.list_sessions(42)) == 2
+
+
 @pytest.mark.parametrize("policy", ["evict_oldest", "refuse"])
 async def test_200_concurrent_logins_respect_the_limit(make_provider: Make, policy: str) -> None:
     provider = make_provider(max_sessions_per_user=3, limit_policy=policy)

@@ -226,6 +226,8 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             scopes=normalize_scopes(credentials.get("scopes")),
             created_at=now.isoformat(),
         )
+        if self.idle_timeout is not None and self.max_sessions is not None:
+            await self._drop_idle_sessions(user_id, now)
         session_id = self.store.generate_session_id(user_id)
         if not isinstance(session_id, str) or len(session_id) < 43:
             raise TypeError("SessionStore.generate_session_id must return >= 256 bits, URL-safe")
@@ -280,6 +282,25 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             metadata=metadata,
         )
 
+    def _idle(self, record: SessionRecord, now: datetime) -> bool:
+        """Whether the session went unused longer than the idle timeout (never without one)."""
+        if self.idle_timeout is None:
+            return False
+        seen = _last_seen(record) or _as_datetime(record.get("created_at"))
+        return seen is None or now - seen > self.idle_timeout
+
+    async def _drop_idle_sessions(self, user_id: UserId, now: datetime) -> None:
+        """Delete the user's idled-out sessions so they do not count against the limit.
+
+        Stores know only the absolute expiry; without this an idle session held its slot
+        until then (``"refuse"`` locked the user out, ``"evict_oldest"`` ended an active
+        session instead). One extra read per login, only with both an idle timeout and a
+        limit.
+        """
+        for record in await self.store.get_user_sessions(user_id):
+            if self._idle(record, now):
+                await self.store.delete_session_by_key(session_key(record))
+
     async def _live_record(self, session_id: Any) -> tuple[SessionRecord | None, str]:
         """The session if it is live, else None and why; one store read."""
         if (
@@ -293,10 +314,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             return None, "unknown or expired session"
         now = utcnow()
         expires_at = _as_datetime(record.get("expires_at"))
-        expired = expires_at is None or expires_at <= now
-        if not expired and self.idle_timeout is not None:
-            seen = _last_seen(record) or _as_datetime(record.get("created_at"))
-            expired = seen is None or now - seen > self.idle_timeout
+        expired = expires_at is None or expires_at <= now or self._idle(record, now)
         if expired:
             if self.cleanup_expired:
                 await self.store.delete_session(session_id)
@@ -354,6 +372,8 @@ class SessionAuthenticationProvider(AuthenticationProvider):
     ) -> list[SessionInfo]:
         """The user's live sessions, oldest first, for a "your devices" page.
 
+        Sessions past their absolute expiry or idle timeout are left out.
+
         With ``current_session_id`` (the requester's own id) that session is flagged
         ``current``.
         """
@@ -366,7 +386,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         infos = []
         for record in await self.store.get_user_sessions(user_id):
             expires_at = _as_datetime(record.get("expires_at"))
-            if expires_at is not None and expires_at <= now:
+            if (expires_at is not None and expires_at <= now) or self._idle(record, now):
                 continue
             key = session_key(record)
             metadata = record.get("metadata") or {}
