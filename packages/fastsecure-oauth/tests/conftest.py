@@ -522,6 +522,29 @@ def slow_server() -> Iterator[str]:
         yield url
 
 
+async def _trickle_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    for _ in range(15):  # one byte every 0.2 s: each read is quick, the answer takes 3 s
+        await send({"type": "http.response.body", "body": b" ", "more_body": True})
+        await asyncio.sleep(0.2)
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+@pytest.fixture(scope="session")
+def trickle_server() -> Iterator[str]:
+    """Starts every answer at once, then drips it out over 3 seconds."""
+    with serve(_trickle_app) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def not_tls_server() -> Iterator[str]:
     """A TCP server that answers a TLS handshake with plain text: ``https://`` fails TLS."""

@@ -56,6 +56,16 @@ async def test_provider_slow(slow_server):
     await provider.aclose()
 
 
+async def test_timeout_bounds_the_whole_call_not_each_read(trickle_server):
+    provider = oauth2_at(trickle_server, timeout=0.5)
+    started = time.monotonic()
+    result = await provider.authenticate({"code": "c"})
+    assert time.monotonic() - started < 1.5
+    assert not result.success
+    assert result.metadata["error"] == "code exchange: the provider did not answer within 0.5s"
+    await provider.aclose()
+
+
 async def test_tls_failure(not_tls_server):
     provider = oauth2_at(not_tls_server)
     result = await provider.authenticate({"code": "c"})

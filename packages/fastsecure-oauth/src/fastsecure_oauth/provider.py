@@ -9,6 +9,7 @@ reports is standardized (see :meth:`OAuth2Provider.standardize_user_info`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import ssl
@@ -216,8 +217,11 @@ class OAuth2Provider(AuthenticationProvider):
                 f"{what}: the provider has no such endpoint", provider=self.provider_name
             )
         try:
-            return await self.http.request(method, url, **kwargs)
-        except httpx.TimeoutException:
+            # httpx times each connect and read separately; a provider that drips its answer
+            # would never trip them, so the whole call gets one deadline too.
+            async with asyncio.timeout(self.timeout):
+                return await self.http.request(method, url, **kwargs)
+        except (httpx.TimeoutException, TimeoutError):
             message = f"{what}: the provider did not answer within {self.timeout:g}s"
         except httpx.ConnectError as exc:
             if _is_tls_failure(exc):
