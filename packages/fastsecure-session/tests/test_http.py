@@ -115,7 +115,11 @@ async def test_csrf_origin_check(
         assert response.json() == {"detail": "CSRF check failed"}
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+# Every method but the safe ones (RFC 9110 section 9.2.1): a route may accept PURGE or a
+# WebDAV method, and an allow-list of safe methods cannot forget one.
+@pytest.mark.parametrize(
+    "method", ["POST", "PUT", "PATCH", "DELETE", "PURGE", "PROPPATCH", "MKCOL", "LOCK"]
+)
 async def test_every_unsafe_method_is_checked(
     make_provider: Make, client_for: ClientFor, method: str
 ) -> None:

@@ -1,7 +1,7 @@
 """CSRF defence for cookie-authenticated requests.
 
 A browser attaches the session cookie to cross-site requests, so an unsafe method
-(POST, PUT, PATCH, DELETE) is accepted only when the request proves it came from an
+(anything but GET, HEAD, OPTIONS and TRACE) is accepted only when the request proves it came from an
 allowed page: by its ``Origin`` header (else ``Referer``), checked against the allowed
 origins (the request's own origin plus configured trusted ones), or, in token mode, by
 a header carrying :func:`csrf_token` of the session id (a session-bound double submit).
@@ -22,7 +22,9 @@ from starlette.requests import HTTPConnection
 from fastsecure import ForbiddenError
 
 CsrfMode = Literal["origin", "double_submit"]
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# An allow-list of the safe methods (RFC 9110 section 9.2.1): every other method is checked,
+# including PURGE, WebDAV's and any a route invents.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WS_SCHEMES = {"ws": "http", "wss": "https"}
 _CSRF_CONTEXT = b"fastsecure-session csrf v1"
@@ -112,8 +114,9 @@ class CsrfGuard:
     def check(self, connection: HTTPConnection, session_id: str) -> None:
         """Raise :class:`~fastsecure.ForbiddenError` unless the request passes.
 
-        Only unsafe HTTP methods are checked, plus WebSocket handshakes that carry an
-        ``Origin`` (browsers always send one, so a foreign one is cross-site hijacking).
+        Every HTTP method but GET, HEAD, OPTIONS and TRACE is checked, plus WebSocket
+        handshakes that carry an ``Origin`` (browsers always send one, so a foreign one is
+        cross-site hijacking).
         """
         headers = connection.headers
         if connection.scope["type"] == "websocket":
@@ -123,7 +126,7 @@ class CsrfGuard:
                 if normalized is None or not self.origin_allowed(connection, normalized):
                     raise ForbiddenError("CSRF check failed")
             return
-        if connection.scope.get("method", "GET").upper() not in UNSAFE_METHODS:
+        if connection.scope.get("method", "GET").upper() in SAFE_METHODS:
             return
         if self.mode == "double_submit":
             presented = headers.get(self.header_name, "")
