@@ -112,3 +112,18 @@ async def test_full_flow_through_app(provider, make_app, browser_for):
     assert answer.status_code == 200
     assert answer.json()["user_info"]["login"] == "octocat"
     assert answer.json()["next"] == "/repos"
+
+
+async def test_only_the_primary_verified_address_counts_as_verified(github, provider, browser_for):
+    github.emails["octocat"] = [
+        {"email": "octocat@github.com", "primary": False, "verified": True},
+        {"email": "main@example.org", "primary": True, "verified": True},
+    ]
+    result = await provider.authenticate({"code": await code_for(browser_for(None), provider)})
+    info = result.metadata["user_info"]
+    assert (info["email"], info["email_verified"]) == ("main@example.org", True)
+    # the public address is a verified secondary one, the primary is unverified: no link
+    github.emails["octocat"][1]["verified"] = False
+    result = await provider.authenticate({"code": await code_for(browser_for(None), provider)})
+    info = result.metadata["user_info"]
+    assert (info["email"], info["email_verified"]) == ("octocat@github.com", False)

@@ -147,7 +147,12 @@ class GitHubAuthProvider(OAuth2Provider):
     def standardize_user_info(
         self, raw: Mapping[str, Any], emails: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
-        """Standard keys plus ``login``; the email is verified only if GitHub says so."""
+        """Standard keys plus ``login``.
+
+        The email is the primary, verified address from ``/user/emails``: the only one that
+        counts as verified (a secondary address may be one the user no longer controls).
+        Without one, the profile's public email is reported, unverified.
+        """
         ident = raw.get("id")
         if not isinstance(ident, (int, str)) or isinstance(ident, bool) or str(ident) == "":
             raise ProviderError(
@@ -156,17 +161,12 @@ class GitHubAuthProvider(OAuth2Provider):
         login = raw.get("login") if isinstance(raw.get("login"), str) else None
         email = raw.get("email") if isinstance(raw.get("email"), str) and raw.get("email") else None
         verified = False
-        if email is not None:
-            verified = any(
-                e.get("email") == email and e.get("verified") is True for e in emails or ()
-            )
-        else:
-            primary = next(
-                (e for e in emails or () if e.get("primary") is True and e.get("verified") is True),
-                None,
-            )
-            if primary is not None and isinstance(primary.get("email"), str):
-                email, verified = primary["email"], True
+        primary = next(
+            (e for e in emails or () if e.get("primary") is True and e.get("verified") is True),
+            None,
+        )
+        if primary is not None and isinstance(primary.get("email"), str) and primary["email"]:
+            email, verified = primary["email"], True
         name = raw.get("name")
         avatar = raw.get("avatar_url")
         return {
