@@ -1,7 +1,7 @@
 """Sign in with GitHub (OAuth apps and GitHub Apps); GitHub does not speak OpenID Connect.
 
-The profile comes from the REST API's ``/user``; when its email is private (or to learn
-whether it is verified) the primary verified address comes from ``/user/emails``. GitHub
+The profile comes from the REST API's ``/user``; the email is the primary verified
+address from ``/user/emails`` (the only one reported as verified). GitHub
 answers a bad code with HTTP 200 and an ``error`` field: that is a failed login.
 For GitHub Enterprise Server, pass ``base_url="https://HOST"`` and
 ``api_base_url="https://HOST/api/v3"``.
