@@ -221,6 +221,10 @@ def test_touch_interval_defaults(make_provider: Make) -> None:
         {"session_timeout_minutes": -1},
         {"max_sessions_per_user": 0},
         {"idle_timeout_minutes": 0},
+        # activity recorded less often than the idle timeout ends sessions in active use
+        {"idle_timeout_minutes": 1, "touch_interval_seconds": 60},
+        {"idle_timeout_minutes": 1, "touch_interval_seconds": 600},
+        {"touch_interval_seconds": -1},
         {"limit_policy": "random"},
         {"cookie_samesite": "none", "cookie_secure": False},
         {"cookie_samesite": "sometimes"},

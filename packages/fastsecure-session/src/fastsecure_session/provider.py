@@ -104,7 +104,8 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         limit_policy: at the limit, ``"evict_oldest"`` (default) ends the oldest session;
             ``"refuse"`` refuses the login (Spring's ``maxSessionsPreventsLogin``).
         touch_interval_seconds: how often activity is written back, at most: by default
-            ``min(60 s, idle timeout / 4)``. A session check is otherwise one store read.
+            ``min(60 s, idle timeout / 4)``; it must be shorter than the idle timeout. A
+            session check is otherwise one store read.
         cookie_name, cookie_secure, cookie_samesite, cookie_domain, cookie_path: the
             session cookie, read by :meth:`extract_credentials` and written by
             :meth:`set_cookie`. ``cookie_secure=False`` is for local http development.
@@ -171,6 +172,11 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             self.touch_interval = min(_MAX_TOUCH_INTERVAL, self.idle_timeout / 4)
         else:
             self.touch_interval = _MAX_TOUCH_INTERVAL
+        if self.touch_interval < timedelta(0):
+            raise ValueError("touch_interval_seconds must be >= 0")
+        if self.idle_timeout is not None and self.touch_interval >= self.idle_timeout:
+            # Activity would be recorded too late: a session in use would still idle out.
+            raise ValueError("touch_interval_seconds must be shorter than the idle timeout")
         self.cookie_name = cookie_name
         self.cookie_secure = cookie_secure
         self.cookie_samesite: SameSite = cookie_samesite
