@@ -108,3 +108,53 @@ def test_clean_app_is_ok() -> None:
 
     report = requirement_coverage(app, manager)
     assert report.ok and not report.unused_patterns and not report.uncovered_routes
+
+
+def test_a_route_serving_some_of_a_patterns_paths_is_checked_too() -> None:
+    """/users/{id} serves /users/me, so an unprotected /users/{id} leaves /users/me open."""
+    from fastsecure import AuthenticationProvider
+
+    class P(AuthenticationProvider):
+        def get_required_credentials(self) -> set[str]:
+            return {"api_key"}
+
+        async def authenticate(self, credentials: dict) -> object:  # type: ignore[override,type-arg]
+            raise NotImplementedError
+
+        async def validate_authentication(self, auth_data: dict) -> bool:  # type: ignore[type-arg]
+            return False
+
+    manager = AuthenticationManager(autoload=False)
+    manager.register_provider("p", P())
+    manager.add_requirement("/users/me", ["p"])
+    manager.add_requirement("/admin/**", ["p"])
+    manager.add_requirement("/numbers/7", ["p"])
+    app = FastAPI()
+
+    @app.get("/users/{user_id}")
+    async def user(user_id: str) -> dict[str, str]:
+        return {}
+
+    @app.get("/{section}/stats")
+    async def stats(section: str) -> dict[str, str]:
+        return {}
+
+    @app.get("/numbers/{n:int}")
+    async def number(n: int, auth: object = Depends(manager.requires_auth)) -> dict[str, str]:
+        return {}
+
+    @app.get("/files/{rest:path}")
+    async def files(rest: str) -> dict[str, str]:
+        return {}
+
+    @app.get("/other/{x:int}")
+    async def other(x: int) -> dict[str, str]:
+        return {}
+
+    report = requirement_coverage(app, manager)
+    assert [(r.path, r.pattern) for r in report.unenforced_routes] == [
+        ("/users/{user_id}", "/users/me"),
+        ("/{section}/stats", "/admin/**"),
+    ]
+    assert [r.path for r in report.uncovered_routes] == ["/files/{rest:path}", "/other/{x:int}"]
+    assert report.unused_patterns == [] and not report.ok

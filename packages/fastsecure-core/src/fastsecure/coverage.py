@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute, compile_path
 
+from .matching import normalize_pattern, split_path
+
 if TYPE_CHECKING:
     from .manager import AuthenticationManager
 
 _PARAM = re.compile(r"\{[^}]*\}")
+_PATH_PARAM = re.compile(r"\{[^}:]+:path\}")
 # A route parameter segment: matches '*', '{name}' and '**' patterns, never a literal.
 _SAMPLE = "\x00"
 DEFAULT_PUBLIC = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
@@ -125,6 +128,10 @@ def requirement_coverage(
         sample = _PARAM.sub(_SAMPLE, path)
         found = manager._requirements.match(sample)
         pattern = found[0] if found is not None else None
+        # Patterns naming some of the route's paths only (/users/me on /users/{id}).
+        partial = [p for p, _ in manager.iter_requirements() if _overlaps(path, p)]
+        if pattern is None and partial:
+            pattern = partial[0]
         dependant = getattr(route, "dependant", None)
         has_dependency = dependant is not None and _uses_manager(dependant, manager)
         info = RouteInfo(
@@ -135,6 +142,7 @@ def requirement_coverage(
             enforced=has_dependency or (middleware and pattern is not None),
         )
         report.routes.append(info)
+        used.update(partial)
         if pattern is not None:
             used.add(pattern)
             if not info.enforced:
@@ -152,6 +160,28 @@ def requirement_coverage(
         p for p, _ in manager.iter_requirements() if p not in used and not _serves(p, regexes)
     ]
     return report
+
+
+def _overlaps(route_path: str, pattern: str) -> bool:
+    """Whether some concrete path is both served by the route and named by the pattern."""
+    route = split_path(route_path)
+    wanted = normalize_pattern(pattern)
+
+    def walk(i: int, j: int) -> bool:
+        if j < len(wanted) and wanted[j] == "**":
+            return True
+        if i < len(route) and _PATH_PARAM.fullmatch(route[i]):
+            return True  # {rest:path} serves any number of segments
+        if i == len(route) or j == len(wanted):
+            return i == len(route) and j == len(wanted)
+        segment, want = route[i], wanted[j]
+        if "{" in segment:
+            ok = want == "*" or bool(compile_path("/" + segment)[0].fullmatch("/" + want))
+        else:
+            ok = want == segment or (want == "*" and segment != "")
+        return ok and walk(i + 1, j + 1)
+
+    return walk(0, 0)
 
 
 def _serves(pattern: str, regexes: list[re.Pattern[str]]) -> bool:
