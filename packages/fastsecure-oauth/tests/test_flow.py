@@ -294,3 +294,11 @@ async def test_store_outage_at_login_is_503_not_500(down, github, browser_for):
     assert answer.status_code == 503
     assert "down" not in answer.json()["detail"]  # the store's own message stays in the logs
     assert "sid" not in browser.cookies
+
+
+async def test_memory_store_signup_never_reuses_an_existing_user_id():
+    accounts = MemoryAccountStore(users={2: {"email": "victim@example.org"}})
+    new = await resolve_account(accounts, "github", {"id": "attacker", "email": None})
+    assert new not in (None, 2)
+    assert accounts.users[2] == {"email": "victim@example.org"}
+    assert accounts.identities[("github", "attacker")] == new

@@ -149,6 +149,8 @@ class MemoryAccountStore:
         if not self.allow_signup:
             return None
         user_id = len(self.users) + 1
+        while user_id in self.users:  # ids given by hand need not be contiguous
+            user_id += 1
         self.users[user_id] = {"email": user_info.get("email"), "name": user_info.get("name")}
         return user_id
 
