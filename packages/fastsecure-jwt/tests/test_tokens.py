@@ -104,6 +104,18 @@ async def test_metadata_must_be_json(provider: JWTAuthenticationProvider) -> Non
     assert not result.success and "JSON" in result.metadata["error"]
 
 
+async def test_metadata_too_large_for_a_verifiable_token_fails_the_login(
+    provider: JWTAuthenticationProvider,
+) -> None:
+    # Verification refuses tokens over MAX_TOKEN_LENGTH before parsing them; issuing one
+    # used to succeed and hand out tokens that could never be used ("malformed token").
+    result = await provider.authenticate({"user_id": 1, "metadata": {"blob": "x" * 20_000}})
+    assert not result.success
+    assert "too large" in result.metadata["error"]
+    fits = await login(provider, metadata={"blob": "x" * 4_000})
+    assert (await provider.authenticate({"access_token": fits.access_token})).success
+
+
 async def test_zero_minutes_gives_an_already_expired_token(secret: str) -> None:
     provider = JWTAuthenticationProvider(secret_key=secret, access_token_expire_minutes=0)
     issued = await login(provider)

@@ -617,6 +617,9 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             )
         except (TypeError, ValueError):
             return self._fail("metadata must be JSON-serializable")
+        if max(len(access), len(refresh)) > MAX_TOKEN_LENGTH:
+            # Verification would refuse them unparsed: never hand out unusable tokens.
+            return self._fail(f"metadata too large: tokens are limited to {MAX_TOKEN_LENGTH} bytes")
         return AuthenticationResult(
             success=True,
             user_id=user_id,
