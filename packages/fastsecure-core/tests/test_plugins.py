@@ -132,6 +132,20 @@ def test_constructor_allow_list_beats_environment(
     assert "majority" in pm.types("strategy")
 
 
+def test_an_entry_point_name_claimed_by_two_distributions_loads_neither(site: Path) -> None:
+    """Whichever sys.path lists first used to win silently, and describe() named the other."""
+    make_dist(site, "fs-majority", {"majority": "fs_majority_plugin"}, GOOD_PLUGIN)
+    make_dist(site, "fs-shadow", {"majority": "fs_shadow_plugin"}, GOOD_PLUGIN)
+    pm = PluginManager()
+    info = {i.name: i for i in pm.describe()}["majority"]
+    assert info.status == "failed" and not info.hooks
+    assert "fs-majority (fs_majority_plugin)" in (info.error or "")
+    assert "fs-shadow (fs_shadow_plugin)" in (info.error or "")
+    assert "majority" not in pm.types("strategy")
+    with pytest.raises(PluginError, match="claimed by several distributions"):
+        pm.get_type("strategy", "majority")
+
+
 def test_duplicate_type_names_name_both(register_plugin: Any) -> None:
     class A:
         @hookimpl

@@ -202,12 +202,17 @@ class PluginManager:
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
         dist = ep.dist.name if ep.dist is not None else None
         version = ep.dist.version if ep.dist is not None else None
+        blocked = self._blocked_by(ep.name)
+        previous = self._infos.get(ep.name)
+        if previous is not None and not blocked:
+            if (previous.distribution, previous.module) != (dist, ep.value):
+                self._name_conflict(previous, dist, ep.value)
+            return
         info = PluginInfo(
             name=ep.name, status="loaded", distribution=dist, version=version, module=ep.value
         )
         self._infos[ep.name] = info
         self._dist_of_plugin[ep.name] = dist
-        blocked = self._blocked_by(ep.name)
         if blocked:
             info.status, info.blocked_by = "blocked", blocked
             return
@@ -224,6 +229,25 @@ class PluginManager:
             )
             return
         info.file = getattr(module, "__file__", None)
+
+    def _name_conflict(self, previous: PluginInfo, dist: str | None, module: str) -> None:
+        """Two distributions claim one entry-point name: neither is used (fail closed).
+
+        Which one loaded would depend on ``sys.path`` order, and the other would silently
+        shadow it (a package naming its entry point ``jwt`` would replace fastsecure-jwt).
+        """
+        if self._pm.has_plugin(previous.name):
+            self._pm.unregister(name=previous.name)
+        claim = f"{dist or 'unknown'} ({module})"
+        if previous.status == "failed" and (previous.error or "").startswith("entry-point name"):
+            previous.error = f"{previous.error}, {claim}"
+        else:
+            previous.error = (
+                f"entry-point name {previous.name!r} is claimed by several distributions: "
+                f"{previous.distribution or 'unknown'} ({previous.module}), {claim}"
+            )
+        previous.status, previous.file, previous.hooks = "failed", None, []
+        logger.error("fastsecure: plugin %r not loaded: %s", previous.name, previous.error)
 
     def _register_object(self, plugin: object, name: str | None, dist: str | None) -> str:
         registered = self._pm.register(plugin, name=name)
