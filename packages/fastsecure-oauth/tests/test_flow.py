@@ -302,3 +302,14 @@ async def test_memory_store_signup_never_reuses_an_existing_user_id():
     assert new not in (None, 2)
     assert accounts.users[2] == {"email": "victim@example.org"}
     assert accounts.identities[("github", "attacker")] == new
+
+
+async def test_next_too_long_for_the_cookie_is_refused_at_login(github, make_app, browser_for):
+    flow_app = make_app(github_provider(github))
+    browser = browser_for(flow_app.app)
+    fits = await browser.get(f"{APP}/login", params={"next": "/" + "a" * 1500})
+    assert fits.status_code == 302
+    assert len(fits.headers["set-cookie"]) < 4096
+    # browsers drop a cookie over 4096 bytes: the login would fail later, unexplained
+    answer = await browser.get(f"{APP}/login", params={"next": "/" + "\u00e9" * 1500})
+    assert answer.status_code == 400 and "next" in answer.json()["detail"]

@@ -39,6 +39,7 @@ logger = logging.getLogger("fastsecure.oauth")
 
 COOKIE_PREFIX = "fastsecure_oauth_"
 MIN_SECRET_BYTES = 32
+MAX_COOKIE_BYTES = 3800  # browsers keep cookies up to 4096 bytes, attributes included
 _KEY_LABEL = b"fastsecure-oauth flow cookie v1"
 
 
@@ -349,8 +350,8 @@ class OAuthFlow:
         """Redirect to the provider's login page, remembering state, verifier and nonce.
 
         Raises:
-            OAuthFlowError: 400 for an unsafe ``next``; 503 when an OIDC issuer's metadata
-                cannot be fetched.
+            OAuthFlowError: 400 for an unsafe ``next`` (or one too long to keep); 503 when
+                an OIDC issuer's metadata cannot be fetched.
         """
         target = self.safe_next(request, next)
         try:
@@ -373,6 +374,9 @@ class OAuthFlow:
                 "e": int(time.time()) + self.max_age,
             }
         )
+        if len(self.cookie_name) + len(cookie) > MAX_COOKIE_BYTES:
+            # A browser would drop the cookie and the callback fail as "no login in progress".
+            raise self._error(400, "Invalid next URL: too long")
         response = RedirectResponse(url, status_code=302)
         response.headers["Cache-Control"] = "no-store"
         response.set_cookie(
