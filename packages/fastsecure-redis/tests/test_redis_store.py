@@ -83,6 +83,12 @@ def test_url_and_client_are_exclusive() -> None:
         RedisSessionStore("redis://localhost", client=Redis())
 
 
+def test_a_misspelled_client_option_fails_construction() -> None:
+    """It used to construct, then fail every call with TypeError (401s, not a start-up error)."""
+    with pytest.raises(ConfigurationError, match="socket_timout"):
+        RedisSessionStore("redis://127.0.0.1:6379/0", socket_timout=1)
+
+
 async def test_given_client_is_used_and_left_open(redis_url: str, prefix: str) -> None:
     client = Redis.from_url(redis_url, decode_responses=True)
     store = RedisSessionStore(client=client, prefix=prefix)

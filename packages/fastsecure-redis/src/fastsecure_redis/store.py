@@ -159,6 +159,12 @@ class RedisSessionStore(SessionStore, TokenStore):
                 pool = BlockingConnectionPool.from_url(
                     url, max_connections=max_connections, timeout=socket_timeout, **options
                 )
+                try:
+                    # Builds without connecting: a misspelled option fails start-up here
+                    # instead of every later call (as RedisCluster's constructor does).
+                    pool.make_connection()  # type: ignore[no-untyped-call]
+                except TypeError as exc:
+                    raise ConfigurationError(f"Redis client options: {exc}") from None
                 client = Redis.from_pool(pool)
         self._client: Redis | RedisCluster = client
         self._cluster = isinstance(client, RedisCluster)
