@@ -603,7 +603,7 @@ def _create_engine(
         )
     if backend in ("postgresql", "mysql", "mariadb"):
         # Single statements need no BEGIN/COMMIT round trips: a session check is one
-        # round trip. Multi-statement work switches its connection to READ COMMITTED.
+        # SELECT (after the pre-ping). Multi-statement work switches to READ COMMITTED.
         options["isolation_level"] = "AUTOCOMMIT"
     in_memory = backend == "sqlite" and url.database in (None, "", ":memory:")
     if not in_memory:
