@@ -175,3 +175,20 @@ async def test_user_id_type_is_kept(manager: AuthenticationManager) -> None:
     manager.add_requirement("/p", ["token"])
     assert (await manager.authenticate("/p", {"token": {"user_id": 5}})).user_id == 5
     assert (await manager.authenticate("/p", {"token": {"user_id": "5"}})).user_id == "5"
+
+
+async def test_scopes_given_as_one_space_separated_string_are_split(
+    manager: AuthenticationManager, token_provider: Any
+) -> None:
+    """An OAuth ``scope`` field arrives as "read write": it is two scopes, not nine letters."""
+    token_provider.tokens["t"] = (1, "read write", {})
+    read = AuthenticationRequirement(providers=["token"], scopes=["read"])
+    ok = await AnyAuthStrategy().authenticate(manager, read, {"token": {"token": "t"}})
+    assert ok.success and ok.metadata["scopes"] == ["read", "write"]
+    anything = AuthenticationRequirement(providers=["token"])
+    plain = await AnyAuthStrategy().authenticate(manager, anything, {"token": {"token": "t"}})
+    assert plain.metadata["scopes"] == ["read", "write"]
+    token_provider.tokens["u"] = (1, "abc", {})
+    letter = AuthenticationRequirement(providers=["token"], scopes=["a"])
+    denied = await AnyAuthStrategy().authenticate(manager, letter, {"token": {"token": "u"}})
+    assert denied.failure_reason is FailureReason.INSUFFICIENT_SCOPE

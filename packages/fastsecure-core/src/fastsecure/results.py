@@ -66,8 +66,11 @@ class AuthenticationResult(BaseModel):
 
     @property
     def scopes(self) -> frozenset[str]:
-        """The granted scopes."""
-        return frozenset(self.metadata.get("scopes") or ())
+        """The granted scopes (a space-separated string is split, as RFC 6749 3.3 sends it)."""
+        granted = self.metadata.get("scopes") or ()
+        if isinstance(granted, str):  # frozenset("admin") would grant "a", "d", ...
+            return frozenset(granted.split())
+        return frozenset(granted)
 
     @property
     def failure_reason(self) -> FailureReason | None:
