@@ -333,3 +333,18 @@ def test_repr_shows_no_secret(secret: str) -> None:
 def test_ed25519_key_object(ed_key: ed25519.Ed25519PrivateKey) -> None:
     provider = JWTAuthenticationProvider(algorithm="EdDSA", private_key=ed_key)
     assert provider.can_issue
+
+
+@pytest.mark.parametrize("secret", [64, 3.5, True, ["k"], {"k": "v"}])
+def test_a_secret_that_is_not_text_or_bytes_is_refused(secret: object) -> None:
+    # bytes(64) is 64 zero bytes: a digits-only secret parsed from JSON must not become one.
+    with pytest.raises(ConfigurationError, match="secret_key must be str or bytes"):
+        JWTAuthenticationProvider(secret_key=secret)  # type: ignore[arg-type]
+
+
+def test_a_digits_only_secret_from_the_environment_is_refused() -> None:
+    from fastsecure import AuthenticationManager
+
+    env = {"FASTSECURE__PROVIDERS__JWT__SECRET_KEY": "64"}
+    with pytest.raises(ConfigurationError, match="secret_key must be str or bytes"):
+        AuthenticationManager.from_env(env)

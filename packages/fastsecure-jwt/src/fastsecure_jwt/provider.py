@@ -227,6 +227,12 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         signing_kid: str | None,
     ) -> None:
         hmac_allowed = [a for a in self.algorithms if a in HMAC_ALGORITHMS]
+        if secret_key is not None and not isinstance(secret_key, (str, bytes, bytearray)):
+            # bytes(64) would be 64 zero bytes: a number from a config file or an environment
+            # variable parsed as JSON must never become a key anyone can sign with.
+            raise ConfigurationError(
+                f"secret_key must be str or bytes, not {type(secret_key).__name__}"
+            )
         if secret_key is not None and hmac_allowed:
             secret = (
                 secret_key.encode("utf-8") if isinstance(secret_key, str) else bytes(secret_key)
