@@ -167,3 +167,13 @@ def test_trie_agrees_with_a_brute_force_most_specific_matcher(
         every = t.matches(path)
         ranked = {p: _naive_rank(normalize_pattern(p), split_path(path)) for p in unique}
         assert every == sorted((p for p in unique if ranked[p]), key=lambda p: ranked[p] or ())
+
+
+def test_cache_memory_is_bounded_by_count_and_path_length() -> None:
+    t = table(PATTERNS)
+    long_path = "/api/" + "x" * 10_000
+    assert t.match(long_path) == ("/api/**", "/api/**")
+    assert long_path not in t._cache
+    for i in range(t.CACHE_SIZE + 10):
+        t.match(f"/api/users/{i}")
+    assert len(t._cache) <= t.CACHE_SIZE

@@ -80,6 +80,7 @@ class PatternTable(Generic[T]):
     """Maps path patterns to values; ``match`` returns the most specific one."""
 
     CACHE_SIZE = 4096
+    CACHE_PATH_LENGTH = 256  # longer paths are matched but not cached: bounded memory
 
     def __init__(self) -> None:
         self._root: _Node[T] = _Node()
@@ -137,9 +138,10 @@ class PatternTable(Generic[T]):
         except KeyError:
             pass
         found = self._match_segments(split_path(path))
-        if len(cache) >= self.CACHE_SIZE:
-            cache.clear()
-        cache[path] = found
+        if len(path) <= self.CACHE_PATH_LENGTH:
+            if len(cache) >= self.CACHE_SIZE:
+                cache.clear()
+            cache[path] = found
         return found
 
     def _match_segments(self, segments: list[str]) -> tuple[str, T] | None:
