@@ -60,6 +60,9 @@ async def test_custom_store_behind_the_provider(readme_store_class: type[Session
     assert verified.success and verified.user_id == 5 and verified.scopes == {"x"}
     sessions = await provider.list_sessions(5, current_session_id=second.session_id)
     assert [(s.user_agent, s.current) for s in sessions] == [("A", False), ("B", True)]
+    # The store keeps raw ids, but a device list must never show one (it is a credential).
+    listed = {s.session_key for s in sessions}
+    assert not listed & {first.session_id, second.session_id}
     await asyncio.sleep(0.01)
     third = await provider.authenticate({"user_id": 5})  # evicts the oldest
     assert not await provider.validate_authentication({"session_id": first.session_id})

@@ -47,8 +47,16 @@ def hash_session_id(session_id: str) -> str:
 
 
 def session_key(record: SessionRecord) -> str:
-    """The handle that revokes one listed session (``session_key``, else ``session_id``)."""
-    return str(record.get("session_key") or record.get("session_id") or "")
+    """The handle that revokes one listed session; never a credential.
+
+    The store's ``session_key`` when it gives one; for a minimal store that lists raw
+    ``session_id`` values, their hash, so a device page never shows another device's id.
+    """
+    key = record.get("session_key")
+    if key:
+        return str(key)
+    raw = record.get("session_id")
+    return hash_session_id(str(raw)) if raw else ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ class SessionStore(ABC):
             for record in await self.get_user_sessions(user_id):
                 expiry = record.get("expires_at")
                 if isinstance(expiry, datetime) and as_utc(expiry) <= now:
-                    await self.delete_session_by_key(session_key(record))
+                    await self.delete_listed_session(record)
                 else:
                     live.append(record)
             excess = len(live) - max_sessions + 1
@@ -134,7 +142,7 @@ class SessionStore(ABC):
                     return SessionCreation(created=False)
                 live.sort(key=lambda r: as_utc(r.get("created_at") or now))
                 for record in live[:excess]:
-                    if await self.delete_session_by_key(session_key(record)):
+                    if await self.delete_listed_session(record):
                         evicted.append(record)
         created = await self.create_session(user_id, session_id, expires_at, metadata)
         return SessionCreation(created=created, evicted=tuple(evicted))
@@ -167,11 +175,22 @@ class SessionStore(ABC):
         """Remove a session by the ``session_key`` that ``get_user_sessions`` listed."""
         return await self.delete_session(session_key)
 
+    async def delete_listed_session(self, record: SessionRecord) -> bool:
+        """Remove a session that ``get_user_sessions`` returned.
+
+        By its ``session_key`` where the store lists one, else by its raw ``session_id``
+        (a minimal store), so callers never need to know which kind of store this is.
+        """
+        if record.get("session_key"):
+            return await self.delete_session_by_key(str(record["session_key"]))
+        raw = record.get("session_id")
+        return bool(raw) and await self.delete_session(str(raw))
+
     async def delete_user_sessions(self, user_id: UserId) -> int:
         """Remove every session of the user (log out everywhere); returns how many."""
         count = 0
         for record in await self.get_user_sessions(user_id):
-            if await self.delete_session_by_key(session_key(record)):
+            if await self.delete_listed_session(record):
                 count += 1
         return count
 

@@ -24,7 +24,7 @@ from fastsecure.events import (
     SessionRotated,
 )
 from fastsecure.results import UserId, normalize_scopes
-from fastsecure.stores import SessionRecord, as_utc, session_key, utcnow
+from fastsecure.stores import SessionRecord, as_utc, hash_session_id, session_key, utcnow
 
 from .cookies import SameSite, clear_session_cookie, set_session_cookie
 from .csrf import CsrfGuard, CsrfMode
@@ -305,7 +305,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         """
         for record in await self.store.get_user_sessions(user_id):
             if self._idle(record, now):
-                await self.store.delete_session_by_key(session_key(record))
+                await self.store.delete_listed_session(record)
 
     async def _live_record(self, session_id: Any) -> tuple[SessionRecord | None, str]:
         """The session if it is live, else None and why; one store read."""
@@ -387,7 +387,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         if current_session_id:
             record = await self.store.get_session(current_session_id)
             if record is not None and record.get("user_id") == user_id:
-                current_key = session_key(record) or current_session_id
+                current_key = session_key(record) or hash_session_id(current_session_id)
         now = utcnow()
         infos = []
         for record in await self.store.get_user_sessions(user_id):
@@ -424,7 +424,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             listed = session_key(record)
             # Bytes: compare_digest raises TypeError on non-ASCII str.
             if listed and hmac.compare_digest(listed.encode("utf-8", "surrogatepass"), wanted):
-                if await self.store.delete_session_by_key(listed):
+                if await self.store.delete_listed_session(record):
                     await self.emit_event(
                         SessionRevoked(
                             provider=self.provider_name, user_id=user_id, detail={"reason": "user"}
