@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Header, HTTPException
 
 from fastsecure import AuthenticationManager, AuthenticationProvider, AuthenticationResult
+from fastsecure.testing import http_scope
 
 
 class KeyProvider(AuthenticationProvider):
@@ -68,20 +69,7 @@ def build(patterns: int = 1000) -> FastAPI:
 
 
 async def measure(app: FastAPI, path: str, n: int) -> float:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"bench"), (b"x-api-key", b"k")],
-        "client": ("127.0.0.1", 1),
-        "server": ("bench", 80),
-    }
+    scope = http_scope(path, [(b"x-api-key", b"k")])
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}

@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import event
 
 from fastsecure import AuthenticationManager, AuthenticationResult, SessionStore
+from fastsecure.testing import http_scope
 from fastsecure_redis import RedisSessionStore
 from fastsecure_session import MemorySessionStore, SessionAuthenticationProvider
 from fastsecure_sqlalchemy import DatabaseSessionStore
@@ -54,12 +55,7 @@ def build(store: SessionStore) -> tuple[FastAPI, SessionAuthenticationProvider]:
 
 
 async def call(app: FastAPI, path: str, cookie: str, n: int) -> float:
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": b"", "headers": [(b"host", b"bench"), (b"cookie", f"session_id={cookie}".encode())],
-        "client": ("127.0.0.1", 1), "server": ("bench", 80),
-    }  # fmt: skip
+    scope = http_scope(path, [(b"cookie", f"session_id={cookie}".encode())])
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from fastsecure import AuthenticationManager, AuthenticationRequirement, AuthenticationResult
 from fastsecure.fastapi import AuthenticationMiddleware, route_path
-from fastsecure.testing import authenticated_as
+from fastsecure.testing import authenticated_as, raw_request
 
 
 def build_app(manager: AuthenticationManager) -> FastAPI:
@@ -400,35 +400,6 @@ def build_app_routes(manager: AuthenticationManager) -> list[Any]:
         return {"user_id": auth.user_id}
 
     return list(app.router.routes)
-
-
-async def raw_request(app: FastAPI, path: str, headers: list[tuple[bytes, bytes]]) -> int:
-    """Send a request with arbitrary header bytes, as a server would, bypassing client validation."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"test"), *headers],
-        "client": ("127.0.0.1", 1234),
-        "server": ("test", 80),
-    }
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    await app(scope, receive, send)
-    return status[0]
 
 
 async def test_a_result_never_leaks_into_another_request_sharing_lifespan_state(

@@ -14,11 +14,12 @@ fixtures below, and subclass the conformance suites in :mod:`fastsecure.testing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from starlette.types import ASGIApp
 
 from ..plugins import PluginManager, refresh_entry_points
 from ..results import AuthenticationResult, UserId
@@ -35,6 +36,52 @@ def service_unavailable(message: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def http_scope(
+    path: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    *,
+    method: str = "GET",
+    host: bytes = b"testserver",
+) -> dict[str, Any]:
+    """An HTTP ASGI scope as a server would build it, with header bytes taken as given."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", host), *headers],
+        "client": ("127.0.0.1", 1234),
+        "server": (host.decode("latin-1"), 80),
+    }
+
+
+async def raw_request(
+    app: ASGIApp, path: str, headers: Iterable[tuple[bytes, bytes]] = (), *, method: str = "GET"
+) -> int:
+    """Send one request straight to an ASGI app and return its status.
+
+    Header bytes and paths reach the app as a server would pass them, including what an
+    HTTP client library would refuse or normalize (``//admin``, dot segments, raw bytes):
+    for tests of hostile input.
+    """
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(http_scope(path, headers, method=method), receive, send)
+    return statuses[0]
 
 
 @contextmanager
@@ -96,4 +143,11 @@ def register_plugin() -> Iterator[Callable[..., str]]:
         plugins.unregister(name)
 
 
-__all__ = ["assert_plugin_discovered", "authenticated_as", "register_plugin", "service_unavailable"]
+__all__ = [
+    "assert_plugin_discovered",
+    "authenticated_as",
+    "http_scope",
+    "raw_request",
+    "register_plugin",
+    "service_unavailable",
+]
