@@ -183,5 +183,5 @@ def lowest(session: nox.Session) -> None:
     args = []
     for name in DISTRIBUTIONS:
         args += _editable(name)
-    session.install("--resolution=lowest-direct", *args, *TEST_DEPS)
+    session.install("--resolution=lowest-direct", *args, *TEST_DEPS, *DEMO_DEPS, *BROWSER_DEPS)
     session.run("pytest", *(session.posargs or []), env=_pass_env())
