@@ -267,6 +267,13 @@ class WebSocketAuthDependency:
         self.manager = manager
         self.requirement = requirement
 
+    @property
+    def __signature__(self) -> inspect.Signature:
+        # Resolved annotations: older FastAPI cannot evaluate a string annotation on an
+        # instance's __call__ (it has no __globals__ to look the name up in).
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return inspect.Signature([inspect.Parameter("websocket", kind, annotation=WebSocket)])
+
     async def __call__(self, websocket: WebSocket) -> AuthenticationResult:
         try:
             return await authorize(self.manager, websocket, self.requirement)

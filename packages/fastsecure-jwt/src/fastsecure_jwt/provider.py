@@ -502,6 +502,10 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             )
         except jwt.PyJWTError as exc:
             raise _Rejected(_describe(exc)) from None
+        except (ValueError, TypeError, OverflowError):
+            # Hostile claims some PyJWT releases do not turn into PyJWTError (exp=Infinity
+            # overflows in 2.12): a malformed token, never an exception that escapes.
+            raise _Rejected("malformed token") from None
         header = decoded["header"]
         # The same lookup whichever path chose the key: a kid we do not know never passes.
         if self._keys.get((header.get("kid"), header.get("alg"))) is not key:

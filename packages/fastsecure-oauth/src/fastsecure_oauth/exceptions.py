@@ -62,8 +62,10 @@ class OAuthFlowError(OAuthError, HTTPException):
     """
 
     def __init__(self, status_code: int, detail: str, *, provider: str | None = None) -> None:
-        OAuthError.__init__(self, detail, provider=provider)
+        # Not OAuthError.__init__: its super() call would reach HTTPException.__init__ with
+        # the message as the status code, which older Starlette rejects.
         HTTPException.__init__(self, status_code=status_code, detail=detail)
+        self.provider = provider
 
     def __str__(self) -> str:
         return str(self.detail)

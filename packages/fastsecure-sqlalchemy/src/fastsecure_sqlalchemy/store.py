@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql import ColumnElement
 
 from fastsecure import SessionStore, StoreUnavailableError, TokenStore
@@ -608,6 +609,10 @@ def _create_engine(
         # SELECT (after the pre-ping). Multi-statement work switches to READ COMMITTED.
         options["isolation_level"] = "AUTOCOMMIT"
     in_memory = backend == "sqlite" and url.database in (None, "", ":memory:")
+    if backend == "sqlite" and not in_memory:
+        # SQLAlchemy 2.0 gives aiosqlite file databases a NullPool (a new connection and
+        # thread per call); 2.1 pools them. Pool on both, so a check costs the same.
+        options["poolclass"] = AsyncAdaptedQueuePool
     if not in_memory:
         options["pool_timeout"] = pool_timeout
     options.update(engine_options)
