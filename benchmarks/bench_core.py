@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import time
 from typing import Any
 
+from asgi_timing import microseconds_per_request
 from fastapi import Depends, FastAPI, Header, HTTPException
 
 from fastsecure import AuthenticationManager, AuthenticationProvider, AuthenticationResult
-from fastsecure.testing import http_scope
 
 
 class KeyProvider(AuthenticationProvider):
@@ -69,24 +68,7 @@ def build(patterns: int = 1000) -> FastAPI:
 
 
 async def measure(app: FastAPI, path: str, n: int) -> float:
-    scope = http_scope(path, [(b"x-api-key", b"k")])
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    statuses: list[int] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    start = time.perf_counter()
-    for _ in range(n):
-        await app(dict(scope), receive, send)
-    elapsed = time.perf_counter() - start
-    if set(statuses) != {200}:
-        raise SystemExit(f"{path}: unexpected statuses {set(statuses)}")
-    return elapsed / n * 1e6
+    return await microseconds_per_request(app, path, [(b"x-api-key", b"k")], n)
 
 
 async def main() -> None:

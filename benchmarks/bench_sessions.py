@@ -16,17 +16,16 @@ import asyncio
 import secrets
 import statistics
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from asgi_timing import microseconds_per_request
 from fastapi import Depends, FastAPI
 from sqlalchemy import event
 
 from fastsecure import AuthenticationManager, AuthenticationResult, SessionStore
-from fastsecure.testing import http_scope
 from fastsecure_redis import RedisSessionStore
 from fastsecure_session import MemorySessionStore, SessionAuthenticationProvider
 from fastsecure_sqlalchemy import DatabaseSessionStore
@@ -55,23 +54,9 @@ def build(store: SessionStore) -> tuple[FastAPI, SessionAuthenticationProvider]:
 
 
 async def call(app: FastAPI, path: str, cookie: str, n: int) -> float:
-    scope = http_scope(path, [(b"cookie", f"session_id={cookie}".encode())])
-    statuses: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    start = time.perf_counter()
-    for _ in range(n):
-        await app(dict(scope), receive, send)
-    elapsed = time.perf_counter() - start
-    if set(statuses) != {200}:
-        raise SystemExit(f"{path}: unexpected statuses {Counter(statuses)}")
-    return elapsed / n * 1e6
+    return await microseconds_per_request(
+        app, path, [(b"cookie", f"session_id={cookie}".encode())], n
+    )
 
 
 async def redis_commands(client: aioredis.Redis) -> Counter[str]:
