@@ -57,10 +57,16 @@ async def test_login_cookie_attributes(github, make_app, browser_for):
     flow_app = make_app(github_provider(github), cookie_secure=True)
     answer = await browser_for(flow_app.app).get(f"{APP}/login")
     cookie = answer.headers["set-cookie"]
-    assert cookie.startswith("fastsecure_oauth_github=")
+    # __Host-: browsers accept it only from this host over https, with Path=/ and no Domain,
+    # so a sibling subdomain cannot plant a login state (cookie tossing).
+    assert cookie.startswith("__Host-fastsecure_oauth_github=")
+    assert "domain=" not in cookie.lower()
     for attribute in ("HttpOnly", "Max-Age=600", "Path=/", "SameSite=lax", "Secure"):
         assert attribute in cookie
     assert answer.headers["cache-control"] == "no-store"
+    local_http = make_app(github_provider(github), cookie_secure=False)
+    plain = await browser_for(local_http.app).get(f"{APP}/login")
+    assert plain.headers["set-cookie"].startswith("fastsecure_oauth_github=")
     location = answer.headers["location"]
     assert "code_challenge=" in location and "code_challenge_method=S256" in location
     assert "state=" in location

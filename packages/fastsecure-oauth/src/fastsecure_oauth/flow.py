@@ -248,7 +248,8 @@ class OAuthFlow:
         secret: at least 32 bytes, kept secret: signs the flow cookie.
         max_age: seconds a login may take between redirect and callback.
         cookie_secure: the cookie's ``Secure`` flag; turn off only for local ``http://``.
-        cookie_name: defaults to ``fastsecure_oauth_<provider name>``.
+        cookie_name: defaults to ``__Host-fastsecure_oauth_<provider name>`` (without the
+            ``__Host-`` prefix when ``cookie_secure`` is off or the path is not ``/``).
         cookie_path: where the browser sends the cookie back.
         default_next: where to go after login when no ``next`` was given.
         allowed_origins: absolute ``next`` URLs may point here (plus the request's origin),
@@ -283,8 +284,16 @@ class OAuthFlow:
 
     @property
     def cookie_name(self) -> str:
-        """The flow cookie's name (per provider, so two logins can run side by side)."""
-        return self._cookie_name or COOKIE_PREFIX + self.provider.provider_name
+        """The flow cookie's name (per provider, so two logins can run side by side).
+
+        With ``Secure`` and ``Path=/`` the default carries the ``__Host-`` prefix, which
+        browsers only accept from this exact host over https: a sibling subdomain cannot
+        plant a login state of its own (cookie tossing).
+        """
+        if self._cookie_name:
+            return self._cookie_name
+        host_only = "__Host-" if self.cookie_secure and self.cookie_path == "/" else ""
+        return host_only + COOKIE_PREFIX + self.provider.provider_name
 
     # --- the signed cookie ------------------------------------------------------------
 
