@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fastsecure.testing import service_unavailable
+
 for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__).resolve().parent):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
@@ -58,10 +60,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     if not os.access(CHROMIUM, os.X_OK):
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        service_unavailable(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

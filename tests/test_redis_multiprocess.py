@@ -19,16 +19,12 @@ import httpx
 import pytest
 import redis
 
+from fastsecure.testing import service_unavailable
+
 REDIS_URL = os.environ.get("FASTSECURE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HERE = Path(__file__).parent
 
 pytestmark = pytest.mark.services
-
-
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _free_port() -> int:
@@ -43,7 +39,7 @@ def prefix() -> Iterator[str]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        _unavailable(f"Redis at {REDIS_URL} is unreachable: {type(exc).__name__}")
+        service_unavailable(f"Redis at {REDIS_URL} is unreachable: {type(exc).__name__}")
     prefix = f"fstest-mp-{secrets.token_hex(4)}:"
     yield prefix
     for key in client.scan_iter(match=prefix + "*", count=1000):
