@@ -12,7 +12,9 @@ import importlib
 from typing import Any
 
 from .events import AuthEvent as AuthEvent
+from .exceptions import AmbiguousCredentialsError as AmbiguousCredentialsError
 from .exceptions import AuthenticationError as AuthenticationError
+from .exceptions import BadRequestError as BadRequestError
 from .exceptions import ConfigurationError as ConfigurationError
 from .exceptions import DuplicateTypeNameError as DuplicateTypeNameError
 from .exceptions import FastSecureError as FastSecureError
@@ -21,6 +23,7 @@ from .exceptions import InsufficientScopeError as InsufficientScopeError
 from .exceptions import InvalidCredentialsError as InvalidCredentialsError
 from .exceptions import PluginError as PluginError
 from .exceptions import ProviderNotFoundError as ProviderNotFoundError
+from .exceptions import RateLimitedError as RateLimitedError
 from .exceptions import StoreUnavailableError as StoreUnavailableError
 from .hookspecs import hookimpl as hookimpl
 from .manager import AuthenticationManager as AuthenticationManager
@@ -80,6 +83,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AllAuthStrategy",
+    "AmbiguousCredentialsError",
     "AnyAuthStrategy",
     "AuthEvent",
     "AuthStrategy",
@@ -89,6 +93,7 @@ __all__ = [
     "AuthenticationRequirement",
     "AuthenticationResult",
     "AuthenticationStrategy",
+    "BadRequestError",
     "ConfigurationError",
     "DuplicateTypeNameError",
     "FailureReason",
@@ -100,6 +105,7 @@ __all__ = [
     "PluginError",
     "PluginManager",
     "ProviderNotFoundError",
+    "RateLimitedError",
     "SessionStore",
     "StoreUnavailableError",
     "TokenStore",

@@ -32,6 +32,36 @@ class ForbiddenError(AuthenticationError):
     """
 
 
+class BadRequestError(AuthenticationError):
+    """The request cannot be judged safely, whatever its credentials (HTTP 400).
+
+    A path the router and the matcher would read differently, or credentials that two
+    parties in the chain could read differently, is refused outright: never a guess.
+    """
+
+
+class AmbiguousCredentialsError(BadRequestError):
+    """A credential was presented more than once (two ``Authorization`` headers, two cookies).
+
+    A proxy in front may pick one and the app another, and a sibling subdomain can toss in
+    a cookie of its own; so it is refused even when both copies are valid or equal.
+    """
+
+
+class RateLimitedError(FastSecureError):
+    """Too many attempts: answered 429 with ``Retry-After``.
+
+    Args:
+        retry_after: seconds until a new attempt can succeed.
+        key: what was limited (for logs and events; never a credential).
+    """
+
+    def __init__(self, retry_after: float, key: str | None = None) -> None:
+        self.retry_after = max(0.0, float(retry_after))
+        self.key = key
+        super().__init__(f"rate limited; retry after {self.retry_after:.0f}s")
+
+
 class ProviderNotFoundError(FastSecureError, KeyError):
     """A requirement or call named a provider that is not registered."""
 

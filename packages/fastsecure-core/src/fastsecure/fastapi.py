@@ -25,7 +25,7 @@ from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .exceptions import ForbiddenError, StoreUnavailableError
+from .exceptions import BadRequestError, ForbiddenError, StoreUnavailableError
 from .matching import canonical_path, needs_canonical_check
 from .providers import LOGIN_FIELDS
 from .results import AuthenticationRequirement, AuthenticationResult, FailureReason
@@ -143,6 +143,8 @@ async def authorize(
     try:
         credentials = await presented_credentials(manager, connection, requirement.all_providers)
         result = await manager.evaluate(requirement, credentials)
+    except BadRequestError:
+        raise AuthFailure(status.HTTP_400_BAD_REQUEST, "Ambiguous credentials") from None
     except ForbiddenError as exc:
         raise AuthFailure(status.HTTP_403_FORBIDDEN, str(exc) or "Forbidden") from None
     except StoreUnavailableError:

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .credentials import single_header
 from .results import AuthenticationResult
 
 if TYPE_CHECKING:
@@ -113,9 +114,8 @@ class AuthenticationProvider(ABC):
             pairs = tuple(self.credential_headers.items())
             self.__dict__["_fastsecure_header_pairs"] = pairs
         found = {}
-        headers = connection.headers
         for name, header in pairs:
-            value = headers.get(header)
+            value = single_header(connection, header)
             if value:
                 found[name] = value
         return found or None
