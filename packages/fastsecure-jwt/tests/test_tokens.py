@@ -314,13 +314,15 @@ async def test_racing_refreshes_never_yield_two_valid_successors(secret: str, ra
 # --- revocation ------------------------------------------------------------------------
 
 
-async def test_revoking_an_access_token(provider: JWTAuthenticationProvider) -> None:
+async def test_revoking_one_access_token_only(provider: JWTAuthenticationProvider) -> None:
     issued = await login(provider)
-    assert await provider.revoke_authentication({"access_token": issued.access_token})
+    assert await provider.revoke_access_token(issued.access_token)
     result = await provider.authenticate({"access_token": issued.access_token})
     assert not result.success and result.metadata["error"] == "token revoked"
     # The refresh token of the same login still works: only that jti was revoked.
     assert (await provider.refresh_authentication({"refresh_token": issued.refresh_token})).success
+    assert not await provider.revoke_access_token("garbage")
+    assert not await provider.revoke_access_token(issued.refresh_token)
 
 
 async def test_revoking_a_refresh_token_ends_the_login(provider: JWTAuthenticationProvider) -> None:
@@ -354,7 +356,7 @@ async def test_revoke_ignores_tokens_that_do_not_verify(
     assert not await provider.revoke_authentication({})
 
 
-async def test_revoking_an_expired_token_is_a_no_op_success(secret: str) -> None:
+async def test_revoking_an_expired_token_records_no_jti_but_ends_its_login(secret: str) -> None:
     store = MemoryTokenStore()
     provider = JWTAuthenticationProvider(
         secret_key=secret, access_token_expire_minutes=0, token_store=store
@@ -362,6 +364,10 @@ async def test_revoking_an_expired_token_is_a_no_op_success(secret: str) -> None
     issued = await login(provider)
     assert await provider.revoke_authentication({"access_token": issued.access_token})
     assert store._revoked == {}
+    # The refresh token outlives the access token: logging out still ends the login.
+    assert not (
+        await provider.refresh_authentication({"refresh_token": issued.refresh_token})
+    ).success
 
 
 async def test_two_instances_sharing_a_token_store(secret: str) -> None:

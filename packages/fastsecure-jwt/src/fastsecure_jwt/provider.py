@@ -15,21 +15,24 @@ import logging
 import secrets
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import jwt
 from jwt import PyJWK
 
 from fastsecure import (
+    AmbiguousCredentialsError,
     AuthenticationProvider,
     AuthenticationResult,
     ConfigurationError,
     FailureReason,
     MemoryTokenStore,
+    StoreUnavailableError,
     TokenStore,
 )
+from fastsecure.credentials import bearer_token
 from fastsecure.events import RefreshTokenReused
 from fastsecure.results import UserId, normalize_scopes
 
@@ -55,12 +58,14 @@ if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
 logger = logging.getLogger("fastsecure.jwt")
+_T = TypeVar("_T")
 
 ACCESS = "access"
 REFRESH = "refresh"
 FAMILY_CLAIM = "fid"
 """Private claim: the refresh-token family (one login), carried by access tokens too, so
-revoking the family kills them as well."""
+revoking the family kills them as well. Required on refresh tokens; an access token
+without it is one outside any family (it can be revoked by ``jti`` only)."""
 INT_SUBJECT_CLAIM = "sub_int"
 """Private claim, ``true`` when the user id was an ``int``: ``sub`` is always a string
 (RFC 7519 section 4.1.2), and verifying gives the int back."""
@@ -179,6 +184,7 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         self.token_store: TokenStore = (
             token_store if token_store is not None else MemoryTokenStore()
         )
+        self._store_down = False  # logs a store outage once, not once per request
         self._access_ttl = int(access_token_expire_minutes * 60)
         self._refresh_ttl = int(refresh_token_expire_days * 86400)
         # Any token of a family expires by then, so a family revocation need last no longer.
@@ -363,7 +369,9 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             claims = self._decode(token, REFRESH)
         except _Rejected:
             return False
-        return not await self.token_store.is_revoked(claims["jti"], claims[FAMILY_CLAIM])
+        return not await self._store(
+            "is_revoked", self.token_store.is_revoked(claims["jti"], claims[FAMILY_CLAIM])
+        )
 
     async def refresh_authentication(self, auth_data: dict[str, Any]) -> AuthenticationResult:
         """Exchange a refresh token for a new access and refresh token of the same family.
@@ -371,6 +379,9 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         The presented token is consumed atomically in the token store; presenting it a
         second time (a replay, or the loser of a race) revokes the whole family, its
         access tokens included, and emits :class:`~fastsecure.events.RefreshTokenReused`.
+
+        Raises:
+            StoreUnavailableError: the token store cannot answer; nothing was issued.
         """
         token = auth_data.get("refresh_token")
         if token is None:
@@ -386,10 +397,17 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             return self._fail(str(exc))
         jti, family = claims["jti"], claims[FAMILY_CLAIM]
         store = self.token_store
-        if await store.is_revoked(jti, family):
+        if await self._store("is_revoked", store.is_revoked(jti, family)):
             return self._fail("token revoked")
-        if not await store.consume_refresh_token(jti, _as_datetime(claims["exp"] + self.leeway)):
-            await store.revoke_family(family, _as_datetime(time.time() + self._family_ttl))
+        consumed = await self._store(
+            "consume_refresh_token",
+            store.consume_refresh_token(jti, _as_datetime(claims["exp"] + self.leeway)),
+        )
+        if not consumed:
+            await self._store(
+                "revoke_family",
+                store.revoke_family(family, _as_datetime(time.time() + self._family_ttl)),
+            )
             logger.warning(
                 "fastsecure-jwt: a used refresh token was presented again; its family is revoked"
             )
@@ -402,17 +420,23 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             )
             return self._fail("refresh token already used; every token of this login is revoked")
         extra = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
-        return self._issue(user_id, normalize_scopes(claims["scopes"]), extra, family)
+        return self._issue(user_id, normalize_scopes(claims.get("scopes")), extra, family)
 
     async def revoke_authentication(self, auth_data: dict[str, Any]) -> bool:
-        """Revoke ``access_token`` and/or ``refresh_token`` by ``jti`` until they expire.
+        """Log out: end the login that ``access_token`` and/or ``refresh_token`` belong to.
 
-        Revoking a refresh token ends its whole family (the login), so the access tokens
-        issued alongside stop working too. Only tokens that verify are recorded; an
-        already expired one counts as revoked. Returns whether anything was revoked.
+        Either token revokes its whole family (the login): the refresh token can no longer
+        refresh and every access token issued with it stops working. An access token
+        without a family (``fid``) is revoked alone. To revoke one access token and keep
+        the login, use :meth:`revoke_access_token`.
+
+        Only tokens that verify count; an already expired one still ends its family.
+        Returns whether anything was revoked.
+
+        Raises:
+            StoreUnavailableError: the token store cannot answer; the logout did not happen.
         """
         revoked = False
-        now = time.time()
         for field, token_type in (("access_token", ACCESS), ("refresh_token", REFRESH)):
             token = auth_data.get(field)
             if token is None:
@@ -421,17 +445,69 @@ class JWTAuthenticationProvider(AuthenticationProvider):
                 claims = self._decode(token, token_type, check_expiry=False)
             except _Rejected:
                 continue
+            await self._revoke(claims, family=True)
             revoked = True
-            if claims["exp"] + self.leeway <= now:
-                continue
-            await self.token_store.revoke_token(
-                claims["jti"], _as_datetime(claims["exp"] + self.leeway)
-            )
-            if token_type == REFRESH:
-                await self.token_store.revoke_family(
-                    claims[FAMILY_CLAIM], _as_datetime(now + self._family_ttl)
-                )
         return revoked
+
+    async def revoke_access_token(self, access_token: str) -> bool:
+        """Revoke this one access token by its ``jti``; the login's refresh token still works.
+
+        For a token known to be leaked on its own. A logout ends the whole login instead:
+        :meth:`revoke_authentication`. Returns whether the token verified (and so is now
+        revoked, or had expired already).
+
+        Raises:
+            StoreUnavailableError: the token store cannot answer; nothing was revoked.
+        """
+        try:
+            claims = self._decode(access_token, ACCESS, check_expiry=False)
+        except _Rejected:
+            return False
+        await self._revoke(claims, family=False)
+        return True
+
+    async def _revoke(self, claims: Mapping[str, Any], *, family: bool) -> None:
+        """Record the token's ``jti`` until it expires and, with ``family``, its whole login."""
+        now = time.time()
+        expiry = claims["exp"] + self.leeway
+        if expiry > now:
+            await self._store(
+                "revoke_token", self.token_store.revoke_token(claims["jti"], _as_datetime(expiry))
+            )
+        family_id = claims.get(FAMILY_CLAIM)
+        if family and family_id is not None:
+            # The family outlives any one token of it (rotation renews it): revoked even
+            # when the presented token has expired.
+            await self._store(
+                "revoke_family",
+                self.token_store.revoke_family(family_id, _as_datetime(now + self._family_ttl)),
+            )
+
+    async def _store(self, operation: str, pending: Awaitable[_T]) -> _T:
+        """Await a token-store call; any failure is :class:`StoreUnavailableError`.
+
+        First-party stores classify their driver errors themselves; a store that lets a
+        raw one escape still gives 503, never a 500 or a pass. A raw failure is logged
+        once per outage (the cause's type only: driver messages can quote parameters).
+        """
+        try:
+            value = await pending
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            if not self._store_down:
+                self._store_down = True
+                logger.warning(
+                    "fastsecure-jwt: token store %s failed (%s.%s); 503 until it answers again",
+                    operation,
+                    type(exc).__module__,
+                    type(exc).__qualname__,
+                )
+            raise StoreUnavailableError(f"token store {operation} failed") from exc
+        if self._store_down:
+            self._store_down = False
+            logger.warning("fastsecure-jwt: token store answers again")
+        return value
 
     # --- request integration -------------------------------------------------------------
 
@@ -444,16 +520,21 @@ class JWTAuthenticationProvider(AuthenticationProvider):
 
         Another scheme (``Basic ...``) is not ours: ``None``. A Bearer header with a bad
         or empty token is passed on so it is rejected with 401.
+
+        Raises:
+            AmbiguousCredentialsError: two ``Authorization`` headers, one holding two
+                credentials, two ``access_token`` parameters, or a header and a parameter
+                (answered 400, even when both copies are the same valid token).
         """
-        header = connection.headers.get("authorization")
-        if header is not None:
-            scheme, _, param = header.partition(" ")
-            if scheme.lower() == "bearer":
-                return {"access_token": param.strip()}
+        token = bearer_token(connection)
         if connection.scope["type"] == "websocket":
-            token = connection.query_params.get("access_token")
-            if token:
-                return {"access_token": token}
+            values = connection.query_params.getlist("access_token")
+            if len(values) > 1 or (values and token is not None):
+                raise AmbiguousCredentialsError("the access token is presented more than once")
+            if values and values[0]:
+                return {"access_token": values[0]}
+        if token is not None:
+            return {"access_token": token}
         return None
 
     def security_schemes(self) -> list[SecurityBase]:
@@ -513,17 +594,25 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         claims: dict[str, Any] = decoded["payload"]
         if type(claims["exp"]) not in (int, float):
             raise _Rejected("invalid exp claim")
+        if not isinstance(claims["jti"], str) or not claims["jti"]:
+            raise _Rejected("invalid jti claim")  # the store keys revocations on it
         if claims.get("token_type") != token_type:
             raise _Rejected(
                 f"not an {token_type} token"
                 if token_type == ACCESS
                 else f"not a {token_type} token"
             )
-        scopes = claims.get("scopes")
+        # Optional with a sound default (docs/jwt.md): no ``scopes`` is no scopes, and an
+        # access token without ``fid`` belongs to no refresh family. A refresh token needs
+        # its family: reuse detection revokes by it.
+        scopes = claims.get("scopes", [])
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
             raise _Rejected("invalid scopes claim")
-        if not isinstance(claims.get(FAMILY_CLAIM), str):
+        family = claims.get(FAMILY_CLAIM)
+        if family is None and token_type == REFRESH:
             raise _Rejected(f"missing required claim: {FAMILY_CLAIM}")
+        if family is not None and (not isinstance(family, str) or not family):
+            raise _Rejected(f"invalid {FAMILY_CLAIM} claim")
         return claims
 
     @staticmethod
@@ -542,10 +631,13 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             user_id = self._user_id(claims)
         except _Rejected as exc:
             return self._fail(str(exc))
-        if await self.token_store.is_revoked(claims["jti"], claims[FAMILY_CLAIM]):
+        revoked = await self._store(
+            "is_revoked", self.token_store.is_revoked(claims["jti"], claims.get(FAMILY_CLAIM))
+        )
+        if revoked:
             return self._fail("token revoked")
         metadata = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
-        metadata["scopes"] = sorted(set(claims["scopes"]))
+        metadata["scopes"] = sorted(set(claims.get("scopes", [])))
         metadata["claims"] = claims
         return AuthenticationResult(
             success=True,
