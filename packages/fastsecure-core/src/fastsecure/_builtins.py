@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .hookspecs import Register, hookimpl
 from .memory_tokens import MemoryTokenStore
+from .ratelimit import MemoryRateLimiter
 from .strategies import AllAuthStrategy, AnyAuthStrategy
 
 
@@ -16,3 +17,8 @@ def fastsecure_register_strategies(register: Register) -> None:
 @hookimpl
 def fastsecure_register_token_stores(register: Register) -> None:
     register("memory", MemoryTokenStore)
+
+
+@hookimpl
+def fastsecure_register_rate_limiters(register: Register) -> None:
+    register("memory", MemoryRateLimiter)

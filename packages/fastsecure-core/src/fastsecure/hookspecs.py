@@ -89,6 +89,35 @@ def fastsecure_register_strategies(register: Register) -> None:
 
 
 @_spec
+def fastsecure_register_rate_limiters(register: Register) -> None:
+    """Register rate limiter types (core registers ``memory`` here).
+
+    Args:
+        register: ``register(type_name, factory)`` where ``factory(**options)`` returns a
+            :class:`~fastsecure.ratelimit.RateLimiter`. Its ``hit``, ``attempt``,
+            ``refund`` and ``reset`` must be atomic per key across every process sharing
+            the store: N parallel attempts never admit more than the limit (the
+            conformance suite in :mod:`fastsecure.testing.conformance_accounts` checks it).
+
+    Added in 1.1.
+    """
+
+
+@_spec
+def fastsecure_register_user_stores(register: Register) -> None:
+    """Register user store types: password accounts looked up by a login identifier.
+
+    Args:
+        register: ``register(type_name, factory)`` where ``factory(**options)`` returns a
+            :class:`~fastsecure.accounts.UserStore` (lookup by login, create, set the
+            password hash, mark verified, bump the credential version, one-use account
+            tokens). Apps keep their own user table by registering an adapter.
+
+    Added in 1.1.
+    """
+
+
+@_spec
 def fastsecure_on_event(event: AuthEvent) -> Awaitable[None] | None:
     """Observe an auth event, for audit logs and metrics.
 

@@ -32,13 +32,24 @@ from .exceptions import DuplicateTypeNameError, PluginError
 logger = logging.getLogger("fastsecure")
 
 ENTRY_POINT_GROUP = "fastsecure"
-Kind = Literal["provider", "session_store", "token_store", "strategy"]
-KINDS: tuple[Kind, ...] = ("provider", "session_store", "token_store", "strategy")
+Kind = Literal[
+    "provider", "session_store", "token_store", "strategy", "rate_limiter", "user_store"
+]
+KINDS: tuple[Kind, ...] = (
+    "provider",
+    "session_store",
+    "token_store",
+    "strategy",
+    "rate_limiter",
+    "user_store",
+)
 _HOOK_OF_KIND: dict[Kind, str] = {
     "provider": "fastsecure_register_providers",
     "session_store": "fastsecure_register_session_stores",
     "token_store": "fastsecure_register_token_stores",
     "strategy": "fastsecure_register_strategies",
+    "rate_limiter": "fastsecure_register_rate_limiters",
+    "user_store": "fastsecure_register_user_stores",
 }
 # Where the first-party types live, so an error can say what to install.
 KNOWN_DISTRIBUTIONS: dict[str, str] = {
