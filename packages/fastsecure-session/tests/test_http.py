@@ -66,13 +66,13 @@ async def test_unknown_cookie_is_401_with_challenge(
 async def test_custom_cookie_name(
     make_provider: Make, app_for: AppFor, client_for: ClientFor
 ) -> None:
-    provider = make_provider(cookie_name="__Host-sid", cookie_secure=False)
+    provider = make_provider(cookie_name="my_sid", cookie_secure=False)
     app, _ = app_for(provider)
     client = client_for(app)
     await client.post("/login", json={"user_id": 1})
-    assert client.cookies.get("__Host-sid")
+    assert client.cookies.get("my_sid")
     assert (await client.get("/api/user/profile")).status_code == 200
-    sid = client.cookies["__Host-sid"]
+    sid = client.cookies["my_sid"]
     client.cookies.clear()
     client.cookies.set("session_id", sid)
     assert (await client.get("/api/user/profile")).status_code == 401
@@ -244,8 +244,9 @@ async def test_cookie_defaults_are_secure(provider: SessionAuthenticationProvide
     set_session_cookie(response, result)
     (cookie,) = _set_cookies(response)
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
-    assert cookie.startswith(f"session_id={result.session_id};")
+    assert cookie.startswith(f"__Host-session_id={result.session_id};")
     assert {"httponly", "secure", "samesite", "path", "max-age", "expires"} <= attributes
+    assert "domain" not in attributes  # __Host- forbids it
     assert "SameSite=lax" in cookie
     assert "Path=/" in cookie
     max_age = int(cookie.split("Max-Age=")[1].split(";")[0])
@@ -281,7 +282,7 @@ def test_clear_cookie() -> None:
     clear_session_cookie(response, csrf_cookie_name="csrf_token")
     cookies = _set_cookies(response)
     assert len(cookies) == 2
-    assert cookies[0].startswith('session_id="";')
+    assert cookies[0].startswith('__Host-session_id="";')
     assert all("Max-Age=0" in c for c in cookies)
 
 

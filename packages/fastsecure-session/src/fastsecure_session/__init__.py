@@ -6,6 +6,7 @@ client holds.
 """
 
 from .cookies import clear_session_cookie as clear_session_cookie
+from .cookies import default_cookie_name as default_cookie_name
 from .cookies import set_session_cookie as set_session_cookie
 from .csrf import CsrfGuard as CsrfGuard
 from .csrf import csrf_token as csrf_token
@@ -20,5 +21,6 @@ __all__ = [
     "SessionInfo",
     "clear_session_cookie",
     "csrf_token",
+    "default_cookie_name",
     "set_session_cookie",
 ]

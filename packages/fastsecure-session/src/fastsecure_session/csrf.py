@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection
 
 from fastsecure import ForbiddenError
+from fastsecure.credentials import single_header
 
 CsrfMode = Literal["origin", "double_submit"]
 # An allow-list of the safe methods (RFC 9110 section 9.2.1): every other method is checked,
@@ -101,7 +102,7 @@ class CsrfGuard:
         forwarded headers (``uvicorn --proxy-headers``); otherwise list the public origin
         in ``trusted_origins``.
         """
-        host = connection.headers.get("host")
+        host = single_header(connection, "host")
         if not host:
             return None
         scheme = connection.url.scheme
@@ -116,11 +117,12 @@ class CsrfGuard:
 
         Every HTTP method but GET, HEAD, OPTIONS and TRACE is checked, plus WebSocket
         handshakes that carry an ``Origin`` (browsers always send one, so a foreign one is
-        cross-site hijacking).
+        cross-site hijacking). A header the check reads that is sent twice raises
+        :class:`~fastsecure.AmbiguousCredentialsError` (400): never a guess at which copy
+        counts.
         """
-        headers = connection.headers
         if connection.scope["type"] == "websocket":
-            origin = headers.get("origin")
+            origin = single_header(connection, "origin")
             if origin is not None:
                 normalized = normalize_origin(origin)
                 if normalized is None or not self.origin_allowed(connection, normalized):
@@ -129,13 +131,13 @@ class CsrfGuard:
         if connection.scope.get("method", "GET").upper() in SAFE_METHODS:
             return
         if self.mode == "double_submit":
-            presented = headers.get(self.header_name, "")
+            presented = single_header(connection, self.header_name) or ""
             if not presented or not hmac.compare_digest(
                 presented.encode("utf-8", "surrogateescape"), csrf_token(session_id).encode()
             ):
                 raise ForbiddenError("CSRF check failed")
             return
-        source = headers.get("origin") or headers.get("referer")
+        source = single_header(connection, "origin") or single_header(connection, "referer")
         normalized = normalize_origin(source) if source else None
         if normalized is None or not self.origin_allowed(connection, normalized):
             raise ForbiddenError("CSRF check failed")

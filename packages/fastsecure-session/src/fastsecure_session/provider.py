@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from fastsecure import (
     AuthenticationProvider,
@@ -16,6 +16,7 @@ from fastsecure import (
     SessionStore,
     StoreUnavailableError,
 )
+from fastsecure.credentials import single_cookie
 from fastsecure.events import (
     SessionCreated,
     SessionEvicted,
@@ -26,7 +27,13 @@ from fastsecure.events import (
 from fastsecure.results import UserId, normalize_scopes
 from fastsecure.stores import SessionRecord, as_utc, hash_session_id, session_key, utcnow
 
-from .cookies import SameSite, clear_session_cookie, set_session_cookie
+from .cookies import (
+    SameSite,
+    check_cookie_name,
+    clear_session_cookie,
+    default_cookie_name,
+    set_session_cookie,
+)
 from .csrf import CsrfGuard, CsrfMode
 from .store import MemorySessionStore
 
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 logger = logging.getLogger("fastsecure.session")
+_T = TypeVar("_T")
 
 LimitPolicy = Literal["evict_oldest", "refuse"]
 # Keys the provider owns in a session's metadata; login metadata cannot override them.
@@ -91,7 +99,7 @@ def _last_seen(record: SessionRecord) -> datetime | None:
 
 
 class SessionAuthenticationProvider(AuthenticationProvider):
-    """Server-side sessions: login creates one, the ``session_id`` cookie presents it.
+    """Server-side sessions: login creates one, the session cookie presents it.
 
     Args:
         session_store: where sessions live; an in-process :class:`MemorySessionStore` by
@@ -109,6 +117,10 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         cookie_name, cookie_secure, cookie_samesite, cookie_domain, cookie_path: the
             session cookie, read by :meth:`extract_credentials` and written by
             :meth:`set_cookie`. ``cookie_secure=False`` is for local http development.
+            Without ``cookie_name`` the name is ``__Host-session_id`` (Secure, ``/``, no
+            ``Domain``), ``__Secure-session_id`` (Secure with a ``Domain`` or another
+            path) or ``session_id`` (not Secure); see
+            :func:`~fastsecure_session.default_cookie_name`.
         csrf_protection: check cookie-authenticated unsafe requests (on by default).
         csrf_mode: ``"origin"`` (Origin, else Referer, must be an allowed origin) or
             ``"double_submit"`` (a header must carry :func:`~fastsecure_session.csrf_token`).
@@ -129,7 +141,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         limit_policy: LimitPolicy = "evict_oldest",
         *,
         touch_interval_seconds: float | None = None,
-        cookie_name: str = "session_id",
+        cookie_name: str | None = None,
         cookie_secure: bool = True,
         cookie_samesite: SameSite = "lax",
         cookie_domain: str | None = None,
@@ -177,6 +189,11 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         if self.idle_timeout is not None and self.touch_interval >= self.idle_timeout:
             # Activity would be recorded too late: a session in use would still idle out.
             raise ValueError("touch_interval_seconds must be shorter than the idle timeout")
+        if cookie_name is None:
+            cookie_name = default_cookie_name(
+                secure=cookie_secure, path=cookie_path, domain=cookie_domain
+            )
+        check_cookie_name(cookie_name, secure=cookie_secure, path=cookie_path, domain=cookie_domain)
         self.cookie_name = cookie_name
         self.cookie_secure = cookie_secure
         self.cookie_samesite: SameSite = cookie_samesite
@@ -190,6 +207,8 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             else None
         )
         self.csrf_cookie_name = csrf_cookie_name
+        self._store_down = False  # a raw store failure is logged once per outage
+        self._touch_failing = False  # so is a failing activity write
 
     def get_required_credentials(self) -> set[str]:
         """A request presents ``session_id``; a login passes ``user_id`` instead."""
@@ -240,13 +259,16 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         if self.session_timeout <= timedelta(0):
             # Born expired: never stored, so it can never validate.
             return self._success(user_id, session_id, expires_at, metadata)
-        outcome = await self.store.create_session_limited(
-            user_id,
-            session_id,
-            expires_at,
-            metadata,
-            max_sessions=self.max_sessions,
-            evict_oldest=self.limit_policy == "evict_oldest",
+        outcome = await self._store(
+            "create_session_limited",
+            self.store.create_session_limited(
+                user_id,
+                session_id,
+                expires_at,
+                metadata,
+                max_sessions=self.max_sessions,
+                evict_oldest=self.limit_policy == "evict_oldest",
+            ),
         )
         for record in outcome.evicted:
             created = _as_datetime(record.get("created_at"))
@@ -303,9 +325,9 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         session instead). One extra read per login, only with both an idle timeout and a
         limit.
         """
-        for record in await self.store.get_user_sessions(user_id):
+        for record in await self._store("get_user_sessions", self.store.get_user_sessions(user_id)):
             if self._idle(record, now):
-                await self.store.delete_listed_session(record)
+                await self._store("delete_listed_session", self.store.delete_listed_session(record))
 
     async def _live_record(self, session_id: Any) -> tuple[SessionRecord | None, str]:
         """The session if it is live, else None and why; one store read."""
@@ -315,7 +337,8 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             or len(session_id) > MAX_SESSION_ID_LENGTH
         ):
             return None, "malformed session id"
-        record = await self.store.get_session(session_id)
+        # The one read whose failure is an outage (503): it decides whether the session is live.
+        record = await self._store("get_session", self.store.get_session(session_id))
         if record is None:
             return None, "unknown or expired session"
         now = utcnow()
@@ -323,7 +346,13 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         expired = expires_at is None or expires_at <= now or self._idle(record, now)
         if expired:
             if self.cleanup_expired:
-                await self.store.delete_session(session_id)
+                try:
+                    await self.store.delete_session(session_id)
+                except Exception as exc:  # the answer is "expired" either way
+                    logger.info(
+                        "fastsecure.session: an expired session could not be deleted (%s)",
+                        _cause(exc),
+                    )
             return None, "session expired"
         return record, ""
 
@@ -337,16 +366,31 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         return self._success(record["user_id"], session_id, record["expires_at"], metadata)
 
     async def _maybe_touch(self, session_id: str, record: SessionRecord) -> None:
-        """Slide the idle window, writing at most once per ``touch_interval``."""
+        """Slide the idle window, writing at most once per ``touch_interval``; best-effort.
+
+        The read already proved the session live, so a failed write (a read-only replica
+        after a fail-over, a store down for writes, a raw driver error) never logs the
+        user out: the touch is skipped, and logged once per outage, not once per request.
+        A lost touch can only shorten the session by the idle timeout.
+        """
         now = utcnow()
         seen = _last_seen(record) or _as_datetime(record.get("created_at"))
         if seen is not None and now - seen < self.touch_interval:
             return
         try:
             await self.store.touch_session(session_id, now)
-        except StoreUnavailableError:
-            # The read already proved the session live; a lost touch only shortens it.
-            logger.warning("fastsecure.session: could not record session activity")
+        except Exception as exc:
+            if not self._touch_failing:
+                self._touch_failing = True
+                logger.warning(
+                    "fastsecure.session: could not record session activity (%s); sessions "
+                    "still authenticate; logged once until a write succeeds",
+                    _cause(exc),
+                )
+            return
+        if self._touch_failing:
+            self._touch_failing = False
+            logger.warning("fastsecure.session: session activity is recorded again")
 
     async def validate_authentication(self, auth_data: dict[str, Any]) -> bool:
         """Whether ``{"session_id": ...}`` names a live session; never logs anyone in."""
@@ -359,8 +403,8 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         session_id = auth_data.get("session_id")
         if not isinstance(session_id, str) or not session_id:
             return False
-        record = await self.store.get_session(session_id)
-        if not await self.store.delete_session(session_id):
+        record = await self._store("get_session", self.store.get_session(session_id))
+        if not await self._store("delete_session", self.store.delete_session(session_id)):
             return False
         await self.emit_event(
             SessionRevoked(
@@ -385,12 +429,12 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         """
         current_key = None
         if current_session_id:
-            record = await self.store.get_session(current_session_id)
+            record = await self._store("get_session", self.store.get_session(current_session_id))
             if record is not None and record.get("user_id") == user_id:
                 current_key = session_key(record) or hash_session_id(current_session_id)
         now = utcnow()
         infos = []
-        for record in await self.store.get_user_sessions(user_id):
+        for record in await self._store("get_user_sessions", self.store.get_user_sessions(user_id)):
             expires_at = _as_datetime(record.get("expires_at"))
             if (expires_at is not None and expires_at <= now) or self._idle(record, now):
                 continue
@@ -420,11 +464,15 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         if not isinstance(key, str) or not key:
             return False
         wanted = key.encode("utf-8", "surrogatepass")
-        for record in await self.store.get_user_sessions(user_id):
+        records = await self._store("get_user_sessions", self.store.get_user_sessions(user_id))
+        for record in records:
             listed = session_key(record)
             # Bytes: compare_digest raises TypeError on non-ASCII str.
             if listed and hmac.compare_digest(listed.encode("utf-8", "surrogatepass"), wanted):
-                if await self.store.delete_listed_session(record):
+                deleted = await self._store(
+                    "delete_listed_session", self.store.delete_listed_session(record)
+                )
+                if deleted:
                     await self.emit_event(
                         SessionRevoked(
                             provider=self.provider_name, user_id=user_id, detail={"reason": "user"}
@@ -436,7 +484,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
 
     async def revoke_user_sessions(self, user_id: UserId) -> int:
         """End every session of the user (log out everywhere); returns how many."""
-        count = await self.store.delete_user_sessions(user_id)
+        count = await self._store("delete_user_sessions", self.store.delete_user_sessions(user_id))
         if count:
             await self.emit_event(
                 SessionRevoked(
@@ -458,7 +506,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             return self._fail(error)
         user_id: UserId = record["user_id"]
         new_id = self.store.generate_session_id(user_id)
-        if not await self.store.rotate_session(session_id, new_id):
+        if not await self._store("rotate_session", self.store.rotate_session(session_id, new_id)):
             return self._fail("the session could not be rotated")
         await self.emit_event(SessionRotated(provider=self.provider_name, user_id=user_id))
         metadata = {k: v for k, v in (record.get("metadata") or {}).items() if k != "last_seen"}
@@ -467,7 +515,7 @@ class SessionAuthenticationProvider(AuthenticationProvider):
 
     async def cleanup_expired_sessions(self) -> int:
         """Remove expired sessions from the store in bulk; for a periodic job."""
-        return await self.store.cleanup_expired_sessions()
+        return await self._store("cleanup_expired_sessions", self.store.cleanup_expired_sessions())
 
     # --- request integration ---------------------------------------------------------------
 
@@ -475,10 +523,13 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         """The session cookie as ``{"session_id": ...}``, after the CSRF check.
 
         Raises:
+            AmbiguousCredentialsError: the cookie is sent twice, in one ``Cookie`` header or
+                across several (400, even when both copies are the same live session: a
+                sibling subdomain can toss in a cookie of its own).
             ForbiddenError: a cookie-authenticated unsafe request failed the CSRF check
                 (``requires_auth`` answers 403).
         """
-        session_id = connection.cookies.get(self.cookie_name)
+        session_id = single_cookie(connection, self.cookie_name)
         if not session_id:
             return None
         if self.csrf is not None:
@@ -534,3 +585,34 @@ class SessionAuthenticationProvider(AuthenticationProvider):
     async def aclose(self) -> None:
         """Close the store's connections."""
         await self.store.aclose()
+
+    async def _store(self, operation: str, pending: Awaitable[_T]) -> _T:
+        """Await a session-store call; any failure is :class:`StoreUnavailableError`.
+
+        First-party stores classify their driver errors themselves; a store that lets a
+        raw one escape still gives 503, never a 500, a 401 for a valid session or a pass.
+        A raw failure is logged once per outage, by the cause's type only (driver messages
+        can quote parameters).
+        """
+        try:
+            value = await pending
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            if not self._store_down:
+                self._store_down = True
+                logger.warning(
+                    "fastsecure.session: session store %s failed (%s); 503 until it answers",
+                    operation,
+                    _cause(exc),
+                )
+            raise StoreUnavailableError(f"session store {operation} failed") from exc
+        if self._store_down:
+            self._store_down = False
+            logger.warning("fastsecure.session: the session store answers again")
+        return value
+
+
+def _cause(exc: BaseException) -> str:
+    """An exception's type for a log line; never its message, which may quote a session id."""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
