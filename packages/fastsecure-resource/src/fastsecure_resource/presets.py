@@ -130,13 +130,12 @@ def entra_id(
         return None
 
     path_tenant = tenant_id if tenant_id is not None else "organizations"
-    keys_tenant = tenant_id if tenant_id is not None else "common"
     return ResourceServerProvider(
         **_merged(
             {
                 "issuer": sorted(issuer_of(t) for t in allowed),
                 "audience": audience,
-                "jwks_uri": f"{ENTRA_LOGIN}/{keys_tenant}/discovery/v2.0/keys",
+                "jwks_uri": f"{ENTRA_LOGIN}/{path_tenant}/discovery/v2.0/keys",
                 "algorithms": ("RS256",),
                 "require_at_jwt": False,
                 "required_claims": ("iss", "exp", "aud", "sub", "iat", "tid"),
