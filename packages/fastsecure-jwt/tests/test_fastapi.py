@@ -70,7 +70,10 @@ async def test_readme_walkthrough_end_to_end(client: httpx.AsyncClient) -> None:
     logout = await client.post("/auth/logout", json=tokens, headers=bearer(tokens["access_token"]))
     assert logout.json() == {"revoked": True}
     after = await client.get("/api/protected/data", headers=bearer(tokens["access_token"]))
-    assert after.status_code == 401 and after.headers["www-authenticate"] == "Bearer"
+    # RFC 6750 section 3: a presented token that is refused says so.
+    assert after.status_code == 401
+    assert after.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
     assert (
         await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     ).status_code == 401
@@ -79,15 +82,17 @@ async def test_readme_walkthrough_end_to_end(client: httpx.AsyncClient) -> None:
 async def test_missing_and_wrong_scheme_give_401_with_bearer_challenge(
     client: httpx.AsyncClient,
 ) -> None:
-    for headers in (
-        {},
-        {"Authorization": "Basic dXNlcjpwYXNz"},
-        {"Authorization": "Bearer"},
-        {"Authorization": ""},
+    # RFC 6750 section 3: no error code when no bearer token was presented; an empty one
+    # was presented and is refused as invalid_token.
+    for headers, challenge in (
+        ({}, "Bearer"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "Bearer"),
+        ({"Authorization": "Bearer"}, 'Bearer error="invalid_token"'),
+        ({"Authorization": ""}, "Bearer"),
     ):
         response = await client.get("/api/protected/data", headers=headers)
         assert response.status_code == 401, headers
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"] == challenge, headers
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])

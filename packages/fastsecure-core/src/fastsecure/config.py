@@ -119,11 +119,13 @@ def _instantiate(factory: Any, options: Mapping[str, Any], where: str) -> Any:
 
 
 def build_manager(
-    config: Mapping[str, Any], *, cls: type[AuthenticationManager] | None = None, **kwargs: Any
+    config: Mapping[str, Any], *, cls: type[AuthenticationManager], **kwargs: Any
 ) -> AuthenticationManager:
-    """The manager described by ``config`` (see the module docstring for the shape)."""
-    from .manager import AuthenticationManager
+    """The manager of class ``cls`` described by ``config`` (see the module docstring).
 
+    Called by ``AuthenticationManager.from_config``; taking the class keeps this module
+    below the manager in the layers.
+    """
     unknown = set(config) - set(_SECTIONS)
     if unknown:
         raise ConfigurationError(f"unknown configuration sections {sorted(unknown)}")
@@ -133,7 +135,7 @@ def build_manager(
             kwargs[key] = plugin_options.pop(key)
     if plugin_options:
         raise ConfigurationError(f"[plugins]: unknown keys {sorted(plugin_options)}")
-    manager = (cls or AuthenticationManager)(**kwargs)
+    manager = cls(**kwargs)
     plugins = manager.plugins
 
     store_specs: Mapping[str, Any] = config.get("stores") or {}

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute, compile_path
 
+from .fastapi import AuthDependency, AuthenticationMiddleware, WebSocketAuthDependency
 from .matching import normalize_pattern, split_path
 
 if TYPE_CHECKING:
@@ -85,21 +86,20 @@ def _iter_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tupl
 
 
 def _uses_manager(dependant: Any, manager: AuthenticationManager) -> bool:
-    from .fastapi import AuthDependency, WebSocketAuthDependency
-
     stack = [dependant]
     while stack:
         node = stack.pop()
         call = getattr(node, "call", None)
-        if isinstance(call, (AuthDependency, WebSocketAuthDependency)) and call.manager is manager:
+        if (
+            isinstance(call, (AuthDependency, WebSocketAuthDependency))
+            and call.engine is manager.engine
+        ):
             return True
         stack.extend(getattr(node, "dependencies", []) or [])
     return False
 
 
 def _has_middleware(app: Any, manager: AuthenticationManager) -> bool:
-    from .fastapi import AuthenticationMiddleware
-
     for middleware in getattr(app, "user_middleware", []) or []:
         if (
             middleware.cls is AuthenticationMiddleware
@@ -126,7 +126,7 @@ def requirement_coverage(
     for path, route in _iter_routes(app.routes):
         methods = tuple(sorted(getattr(route, "methods", None) or ())) or ("WEBSOCKET",)
         sample = _PARAM.sub(_SAMPLE, path)
-        found = manager._requirements.match(sample)
+        found = manager.engine.match(sample)
         pattern = found[0] if found is not None else None
         # Patterns naming some of the route's paths only (/users/me on /users/{id}).
         partial = [p for p, _ in manager.iter_requirements() if _overlaps(path, p)]
@@ -147,7 +147,7 @@ def requirement_coverage(
             used.add(pattern)
             if not info.enforced:
                 report.unenforced_routes.append(info)
-            matches = manager._requirements.matches(sample)
+            matches = manager.engine.matching_patterns(sample)
             if len(matches) > 1:
                 report.overlaps.append((path, matches))
         else:

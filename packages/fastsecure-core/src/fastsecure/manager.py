@@ -1,7 +1,9 @@
-"""The :class:`AuthenticationManager`: providers, requirements and strategies, framework-free.
+"""The :class:`AuthenticationManager`: a thin facade over the engine, plugins and events.
 
-Only :mod:`fastsecure.fastapi` knows FastAPI; the manager reaches it lazily for
-``requires_auth`` and friends, so the strategy engine is testable without an app.
+The :class:`~fastsecure.engine.Engine` decides; the manager registers things with it,
+loads plugin types by name, emits events and closes resources. Only
+:mod:`fastsecure.fastapi` knows FastAPI; the manager's FastAPI properties import it on
+first use (documented lazy imports, so ``import fastsecure`` does not import FastAPI).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import build_manager, config_from_env, load_toml
+from .engine import Engine
 from .events import AuthEvent, LoginFailed, LoginSucceeded, TokenRefreshed, TokenRevoked
 from .exceptions import ConfigurationError, ProviderNotFoundError
-from .matching import PatternTable
 from .plugins import KNOWN_DISTRIBUTIONS, PluginManager
 from .providers import AuthenticationProvider
 from .results import (
@@ -27,11 +30,11 @@ from .results import (
     UserId,
     normalize_scopes,
 )
-from .strategies import AuthenticationStrategy, Credentials
+from .strategies import AuthenticationStrategy, Credentials, run_provider
+from .trace import DecisionTrace, explain
 
 if TYPE_CHECKING:
     from .fastapi import AuthDependency, WebSocketAuthDependency
-    from .trace import DecisionTrace
 
 logger = logging.getLogger("fastsecure")
 
@@ -60,11 +63,8 @@ class AuthenticationManager:
         self.plugins = plugin_manager or PluginManager(
             autoload=autoload, plugins=plugins, blocked=blocked, extra_plugins=list(extra_plugins)
         )
-        self._providers: dict[str, AuthenticationProvider] = {}
-        self._requirements: PatternTable[AuthenticationRequirement] = PatternTable()
-        self._strategies: dict[str, AuthenticationStrategy] = {}
-        self._default_requirement: AuthenticationRequirement | None = None
-        self._override: AuthenticationResult | None = None
+        self.engine = Engine(self._load_strategy, self._not_found)
+        """The engine that resolves paths and decides requests."""
         self._dependency: AuthDependency | None = None
         self._optional_dependency: AuthDependency | None = None
         self._ws_dependency: WebSocketAuthDependency | None = None
@@ -77,15 +77,11 @@ class AuthenticationManager:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> AuthenticationManager:
         """Build a manager from plain data naming types by plugin name (see `fastsecure.config`)."""
-        from .config import build_manager
-
         return build_manager(config, cls=cls, **kwargs)
 
     @classmethod
     def from_toml(cls, path: str | Path, **kwargs: Any) -> AuthenticationManager:
         """Build a manager from a TOML file (the same shape as :meth:`from_config`)."""
-        from .config import load_toml
-
         return cls.from_config(load_toml(path), **kwargs)
 
     @classmethod
@@ -93,8 +89,6 @@ class AuthenticationManager:
         cls, environ: Mapping[str, str] | None = None, *, prefix: str = "FASTSECURE", **kwargs: Any
     ) -> AuthenticationManager:
         """Build a manager from environment variables (see `config.config_from_env`)."""
-        from .config import config_from_env
-
         return cls.from_config(config_from_env(environ, prefix=prefix), **kwargs)
 
     # --- providers --------------------------------------------------------------------
@@ -105,49 +99,44 @@ class AuthenticationManager:
             raise TypeError(f"{provider!r} is not an AuthenticationProvider")
         provider.provider_name = name
         provider.bind_event_sink(self.emit)
-        self._providers[name] = provider
+        self.engine.add_provider(name, provider)
         self._dependency = self._optional_dependency = None  # its OpenAPI signature changed
 
     def get_provider(self, name: str) -> AuthenticationProvider:
         """The provider registered under ``name``; raises :class:`ProviderNotFoundError`."""
-        try:
-            return self._providers[name]
-        except KeyError:
-            raise self._not_found(name) from None
+        return self.engine.get_provider(name)
 
     def get_available_providers(self) -> list[str]:
         """Names of the registered providers, in registration order."""
-        return list(self._providers)
+        return list(self.engine.providers)
 
     @property
     def providers(self) -> Mapping[str, AuthenticationProvider]:
         """The registered providers by name (read-only view)."""
-        return dict(self._providers)
+        return dict(self.engine.providers)
 
-    def _not_found(self, name: str) -> ProviderNotFoundError:
+    async def run(self, name: str, credentials: Mapping[str, Any]) -> AuthenticationResult:
+        """Run one provider as a strategy would (the manager is a ``ProviderLookup`` too).
+
+        So 1.0 code that calls ``AnyAuthStrategy().authenticate(manager, ...)`` still works.
+        """
+        return await run_provider(self.get_provider(name), name, credentials)
+
+    @staticmethod
+    def _not_found(name: str, known: Mapping[str, object]) -> ProviderNotFoundError:
         dist = KNOWN_DISTRIBUTIONS.get(name)
         hint = f"Install {dist} and register its provider" if dist else None
-        return ProviderNotFoundError(name, self._providers, hint)
+        return ProviderNotFoundError(name, known, hint)
 
     # --- requirements -----------------------------------------------------------------
 
-    def _strategy(self, name: str) -> AuthenticationStrategy:
-        strategy = self._strategies.get(name)
-        if strategy is None:
-            registration = self.plugins.get_type("strategy", name)
-            factory = registration.factory
-            made: object = factory() if inspect.isclass(factory) else factory
-            if not isinstance(made, AuthenticationStrategy):
-                raise ConfigurationError(f"strategy {name!r} is not an AuthenticationStrategy")
-            self._strategies[name] = strategy = made
-        return strategy
-
-    def _check(self, requirement: AuthenticationRequirement) -> AuthenticationRequirement:
-        for name in (*requirement.providers, *requirement.optional):
-            if name not in self._providers:
-                raise self._not_found(name)
-        self._strategy(requirement.strategy_name)
-        return requirement
+    def _load_strategy(self, name: str) -> AuthenticationStrategy:
+        """A strategy type from the plugins, built once by the engine."""
+        factory = self.plugins.get_type("strategy", name).factory
+        made: object = factory() if inspect.isclass(factory) else factory
+        if not isinstance(made, AuthenticationStrategy):
+            raise ConfigurationError(f"strategy {name!r} is not an AuthenticationStrategy")
+        return made
 
     def add_requirement(
         self,
@@ -162,16 +151,14 @@ class AuthenticationManager:
         ``path`` is a pattern (see :mod:`fastsecure.matching`); adding one already present
         replaces its requirement. Unknown providers raise :class:`ProviderNotFoundError`.
         """
-        requirement = self._check(
-            AuthenticationRequirement(
-                providers,
-                strategy=strategy,
-                optional_providers=optional_providers,
-                scopes=scopes,
-                path=path,
-            )
+        requirement = AuthenticationRequirement(
+            providers,
+            strategy=strategy,
+            optional_providers=optional_providers,
+            scopes=scopes,
+            path=path,
         )
-        self._requirements.add(path, requirement)
+        self.engine.add_requirement(path, requirement)
         logger.debug(
             "fastsecure: requirement %s -> %s %s scopes=%s",
             path,
@@ -183,29 +170,28 @@ class AuthenticationManager:
 
     def remove_requirement(self, path: str) -> bool:
         """Remove the requirement of a pattern; True when it existed."""
-        return self._requirements.remove(path)
+        return self.engine.remove_requirement(path)
 
     def get_requirement(self, path: str) -> AuthenticationRequirement | None:
         """The most specific requirement matching ``path``, or None."""
-        found = self._requirements.match(path)
-        return found[1] if found is not None else None
+        return self.engine.get_requirement(path)
 
     def iter_requirements(self) -> Iterator[tuple[str, AuthenticationRequirement]]:
         """(pattern, requirement) pairs in registration order."""
-        return self._requirements.items()
+        return self.engine.iter_requirements()
 
     def matching_patterns(self, path: str) -> list[str]:
         """Every pattern matching ``path``, most specific first (for overlap diagnosis)."""
-        return self._requirements.matches(path)
+        return self.engine.matching_patterns(path)
 
     @property
     def default_requirement(self) -> AuthenticationRequirement | None:
         """What an unmatched path protected by ``requires_auth`` must satisfy."""
-        return self._default_requirement
+        return self.engine.default_requirement
 
     def set_default_requirement(self, requirement: AuthenticationRequirement | None) -> None:
         """Set (or clear) the requirement for protected routes that no pattern matches."""
-        self._default_requirement = None if requirement is None else self._check(requirement)
+        self.engine.default_requirement = requirement
 
     # --- evaluation -------------------------------------------------------------------
 
@@ -213,19 +199,14 @@ class AuthenticationManager:
         self, requirement: AuthenticationRequirement, credentials: Credentials
     ) -> AuthenticationResult:
         """Run a requirement's strategy on credentials (provider name -> its dict)."""
-        override = self._override
-        if override is not None:
-            return self._apply_override(override, requirement)
-        return await self._strategy(requirement.strategy_name).authenticate(
-            self, requirement, credentials
-        )
+        return await self.engine.evaluate(requirement, credentials)
 
     async def authenticate(self, path: str, credentials: Credentials) -> AuthenticationResult:
         """Authenticate against the requirement of ``path``: a login issues credentials.
 
         Raises :class:`~fastsecure.StoreUnavailableError` when a store is down.
         """
-        requirement = self.get_requirement(path) or self._default_requirement
+        requirement = self.get_requirement(path) or self.engine.default_requirement
         if requirement is None:
             return AuthenticationResult.failure(
                 f"No authentication requirement found for path {path!r}",
@@ -245,11 +226,11 @@ class AuthenticationManager:
 
     async def validate_authentication(self, path: str, auth_data: Credentials) -> bool:
         """Whether previously issued credentials still satisfy the requirement of ``path``."""
-        requirement = self.get_requirement(path) or self._default_requirement
+        requirement = self.get_requirement(path) or self.engine.default_requirement
         if requirement is None:
             return False
-        strategy = self._strategy(requirement.strategy_name)
-        return await strategy.validate(self, requirement, auth_data)
+        strategy = self.engine.strategy(requirement.strategy_name)
+        return await strategy.validate(self.engine, requirement, auth_data)
 
     async def refresh_authentication(
         self, provider_name: str, auth_data: dict[str, Any]
@@ -274,9 +255,7 @@ class AuthenticationManager:
 
         See :mod:`fastsecure.trace`; the trace never contains credentials.
         """
-        from .trace import explain
-
-        return await explain(self, path, credentials)
+        return await explain(self.engine, path, credentials)
 
     # --- events -----------------------------------------------------------------------
 
@@ -325,25 +304,16 @@ class AuthenticationManager:
             provider=provider,
             metadata={**(metadata or {}), "scopes": normalize_scopes(scopes)},
         )
-        previous, self._override = self._override, result
+        previous, self.engine.override = self.engine.override, result
         try:
             yield result
         finally:
-            self._override = previous
+            self.engine.override = previous
 
-    @staticmethod
-    def _apply_override(
-        override: AuthenticationResult, requirement: AuthenticationRequirement
-    ) -> AuthenticationResult:
-        lacking = sorted(requirement.scopes - override.scopes)
-        if lacking:
-            return AuthenticationResult.failure(
-                "Insufficient scope",
-                provider=override.provider,
-                reason=FailureReason.INSUFFICIENT_SCOPE,
-                errors=[f"missing required scopes: {', '.join(lacking)}"],
-            )
-        return override.model_copy(deep=True)
+    @property
+    def _override(self) -> AuthenticationResult | None:
+        """The active test override (1.0 name; the engine holds it)."""
+        return self.engine.override
 
     # --- FastAPI integration (lazy: fastsecure.fastapi) ---------------------------------
 
@@ -393,13 +363,23 @@ class AuthenticationManager:
         """
         from .fastapi import AuthDependency
 
-        names = providers or tuple(self._providers)
-        requirement = self._check(
+        names = providers or tuple(self.engine.providers)
+        requirement = self.engine.check(
             AuthenticationRequirement(
                 names, strategy=strategy, optional_providers=optional_providers, scopes=scopes
             )
         )
         return AuthDependency(self, requirement=requirement, auto_error=auto_error)
+
+    def install(self, app: Any) -> None:
+        """Wire the manager into an app: store outages and rate limits raised by the app's
+        own routes (login, refresh, logout) answer 503 / 429 instead of 500.
+
+        ``auth_manager.install(app)`` once, after creating the app.
+        """
+        from .fastapi.responses import install_exception_handlers
+
+        install_exception_handlers(app)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -410,7 +390,7 @@ class AuthenticationManager:
     async def aclose(self) -> None:
         """Close providers and stores (HTTP clients, pools); call on application shutdown."""
         seen: set[int] = set()
-        for obj in [*self._providers.values(), *self._closables]:
+        for obj in [*self.engine.providers.values(), *self._closables]:
             if id(obj) in seen:
                 continue
             seen.add(id(obj))

@@ -16,18 +16,19 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .exceptions import (
     AuthenticationError,
+    BadRequestError,
     ForbiddenError,
     InsufficientScopeError,
+    RateLimitedError,
     StoreUnavailableError,
 )
 from .results import AuthenticationRequirement, AuthenticationResult, FailureReason
 
 if TYPE_CHECKING:
-    from .manager import AuthenticationManager
     from .providers import AuthenticationProvider
 
 logger = logging.getLogger("fastsecure")
@@ -35,17 +36,34 @@ logger = logging.getLogger("fastsecure")
 Credentials = Mapping[str, Mapping[str, Any] | None]
 
 
+class ProviderLookup(Protocol):
+    """What a strategy sees of the engine: find a provider, run one (and have it recorded).
+
+    A strategy never sees the manager. Strategies written for 1.0 that call only
+    ``get_provider`` keep working: this is the object passed where they expect it.
+    """
+
+    def get_provider(self, name: str) -> AuthenticationProvider:
+        """The provider registered under ``name``."""
+        ...
+
+    async def run(self, name: str, credentials: Mapping[str, Any]) -> AuthenticationResult:
+        """Run provider ``name`` on its credentials through :func:`run_provider`."""
+        ...
+
+
 async def run_provider(
     provider: AuthenticationProvider, name: str, credentials: Mapping[str, Any]
 ) -> AuthenticationResult:
-    """Call one provider, turning every failure except a store outage into a failed result.
+    """Call one provider, turning every failure into a failed result but three.
 
-    A provider that raises anything but :class:`StoreUnavailableError` is treated as having
-    rejected the credential: a bug must fail closed, never grant and never answer 500.
+    A store outage (503), a rate limit (429) and an unjudgeable request (400) end the
+    evaluation: no other provider's answer could change them. Anything else a provider
+    raises is a rejected credential: a bug must fail closed, never grant, never answer 500.
     """
     try:
         result: object = await provider.authenticate(dict(credentials))
-    except StoreUnavailableError:
+    except (StoreUnavailableError, RateLimitedError, BadRequestError):
         raise
     except ForbiddenError as exc:
         return AuthenticationResult.failure(
@@ -86,7 +104,7 @@ class AuthenticationStrategy(ABC):
     @abstractmethod
     async def authenticate(
         self,
-        manager: AuthenticationManager,
+        providers: ProviderLookup,
         requirement: AuthenticationRequirement,
         credentials: Credentials,
     ) -> AuthenticationResult:
@@ -94,13 +112,13 @@ class AuthenticationStrategy(ABC):
 
     async def validate(
         self,
-        manager: AuthenticationManager,
+        providers: ProviderLookup,
         requirement: AuthenticationRequirement,
         auth_data: Credentials,
     ) -> bool:
         """Whether previously issued credentials still satisfy the requirement."""
         checks = [
-            await manager.get_provider(name).validate_authentication(dict(data))
+            await providers.get_provider(name).validate_authentication(dict(data))
             for name in requirement.providers
             if (data := auth_data.get(name))
         ]
@@ -108,7 +126,7 @@ class AuthenticationStrategy(ABC):
 
     @staticmethod
     async def add_optional(
-        manager: AuthenticationManager,
+        providers: ProviderLookup,
         requirement: AuthenticationRequirement,
         credentials: Credentials,
         result: AuthenticationResult,
@@ -123,7 +141,7 @@ class AuthenticationStrategy(ABC):
             if not creds:
                 continue
             try:
-                extra = await run_provider(manager.get_provider(name), name, creds)
+                extra = await providers.run(name, creds)
             except StoreUnavailableError:
                 logger.warning("fastsecure: optional provider %r unavailable; ignored", name)
                 continue
@@ -138,7 +156,7 @@ class AnyAuthStrategy(AuthenticationStrategy):
 
     async def authenticate(
         self,
-        manager: AuthenticationManager,
+        providers: ProviderLookup,
         requirement: AuthenticationRequirement,
         credentials: Credentials,
     ) -> AuthenticationResult:
@@ -152,7 +170,7 @@ class AnyAuthStrategy(AuthenticationStrategy):
                 errors.append(f"Missing credentials for provider: {name}")
                 continue
             presented = True
-            result = await run_provider(manager.get_provider(name), name, creds)
+            result = await providers.run(name, creds)
             if not result.success:
                 errors.append(_error_of(name, result))
                 forbidden = forbidden or result.failure_reason is FailureReason.FORBIDDEN
@@ -168,7 +186,7 @@ class AnyAuthStrategy(AuthenticationStrategy):
             elif not isinstance(result.metadata.get("scopes"), list):
                 result.metadata["scopes"] = sorted(result.scopes)
             if requirement.optional:
-                await self.add_optional(manager, requirement, credentials, result)
+                await self.add_optional(providers, requirement, credentials, result)
             return result
         if lacked_scope:
             reason = FailureReason.INSUFFICIENT_SCOPE
@@ -186,13 +204,13 @@ class AnyAuthStrategy(AuthenticationStrategy):
 
     async def validate(
         self,
-        manager: AuthenticationManager,
+        providers: ProviderLookup,
         requirement: AuthenticationRequirement,
         auth_data: Credentials,
     ) -> bool:
         for name in requirement.providers:
             data = auth_data.get(name)
-            if data and await manager.get_provider(name).validate_authentication(dict(data)):
+            if data and await providers.get_provider(name).validate_authentication(dict(data)):
                 return True
         return False
 
@@ -209,7 +227,7 @@ class AllAuthStrategy(AuthenticationStrategy):
 
     async def authenticate(
         self,
-        manager: AuthenticationManager,
+        providers: ProviderLookup,
         requirement: AuthenticationRequirement,
         credentials: Credentials,
     ) -> AuthenticationResult:
@@ -232,7 +250,7 @@ class AllAuthStrategy(AuthenticationStrategy):
         for name in requirement.providers:
             creds = credentials[name]
             assert creds is not None
-            result = await run_provider(manager.get_provider(name), name, creds)
+            result = await providers.run(name, creds)
             if not result.success:
                 reason = result.failure_reason or FailureReason.INVALID_CREDENTIALS
                 return AuthenticationResult.failure(
@@ -259,7 +277,7 @@ class AllAuthStrategy(AuthenticationStrategy):
                 errors=[f"missing required scopes: {', '.join(lacking)}"],
             )
         if requirement.optional:
-            await self.add_optional(manager, requirement, credentials, combined)
+            await self.add_optional(providers, requirement, credentials, combined)
         return combined
 
     @staticmethod
@@ -290,12 +308,12 @@ class AllAuthStrategy(AuthenticationStrategy):
 
     async def validate(
         self,
-        manager: AuthenticationManager,
+        providers: ProviderLookup,
         requirement: AuthenticationRequirement,
         auth_data: Credentials,
     ) -> bool:
         for name in requirement.providers:
             data = auth_data.get(name)
-            if not data or not await manager.get_provider(name).validate_authentication(dict(data)):
+            if not data or not await providers.get_provider(name).validate_authentication(dict(data)):
                 return False
         return True

@@ -1,8 +1,9 @@
 """Why 401 or 403? A decision trace, for developers, never for clients.
 
-``await manager.explain(path, credentials)`` (or :func:`explain_request` for a live request)
-records the matched pattern and strategy, what each provider concluded, the scope check
-and the status ``requires_auth`` would answer. Credentials never appear in a trace.
+``await manager.explain(path, credentials)`` is a reading of the one
+:class:`~fastsecure.decision.Decision` the engine returns: the matched pattern and
+strategy, what each provider concluded, the scope check and the status ``requires_auth``
+would answer. Explaining never evaluates a second time, and credentials never appear.
 """
 
 from __future__ import annotations
@@ -10,14 +11,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import StoreUnavailableError
-from .results import FailureReason, UserId
-from .strategies import Credentials, run_provider
+from .decision import Decision, Outcome, ProviderOutcome
+from .results import UserId
 
 if TYPE_CHECKING:
-    from .manager import AuthenticationManager
+    from .engine import Engine
+    from .strategies import Credentials
 
-Outcome = Literal["not_applicable", "authenticated", "rejected", "error"]
+TraceOutcome = Literal["not_applicable", "authenticated", "rejected", "error", "not_tried"]
+
+_STATUS = {
+    Outcome.ALLOW: 200,
+    Outcome.BAD_REQUEST: 400,
+    Outcome.UNAUTHENTICATED: 401,
+    Outcome.FORBIDDEN: 403,
+    Outcome.RATE_LIMITED: 429,
+    Outcome.UNAVAILABLE: 503,
+}
 
 
 @dataclass
@@ -26,7 +36,7 @@ class ProviderTrace:
 
     provider: str
     required: bool
-    outcome: Outcome
+    outcome: TraceOutcome
     user_id: UserId | None = None
     scopes: list[str] = field(default_factory=list)
     reason: str | None = None
@@ -50,60 +60,49 @@ class DecisionTrace:
         return asdict(self)
 
 
-async def explain(
-    manager: AuthenticationManager, path: str, credentials: Credentials
-) -> DecisionTrace:
-    """Evaluate ``path`` as ``requires_auth`` would, recording each step."""
-    requirement = manager.get_requirement(path)
-    pattern = requirement.path if requirement is not None else None
-    if requirement is None:
-        requirement = manager.default_requirement
-        pattern = "(default requirement)" if requirement is not None else None
-    if requirement is None:
-        return DecisionTrace(path, None, None, [], [], 401, "no requirement matches this path")
-    traces = []
-    for name in requirement.all_providers:
-        creds = credentials.get(name)
-        required = name in requirement.required_providers
-        if not creds:
-            traces.append(
-                ProviderTrace(name, required, "not_applicable", reason="no credential presented")
-            )
-            continue
-        try:
-            single = await run_provider(manager.get_provider(name), name, creds)
-        except StoreUnavailableError:
-            traces.append(ProviderTrace(name, required, "error", reason="store unavailable"))
-            continue
-        if single.success:
-            traces.append(
-                ProviderTrace(
-                    name, required, "authenticated", single.user_id, sorted(single.scopes)
-                )
-            )
-        else:
-            reason = single.failure_reason or FailureReason.INVALID_CREDENTIALS
-            traces.append(ProviderTrace(name, required, "rejected", reason=reason.value))
-    try:
-        result = await manager.evaluate(requirement, credentials)
-    except StoreUnavailableError:
-        status, detail, user_id = 503, "a store is unavailable", None
-    else:
-        if result.success:
-            status, detail, user_id = 200, "authenticated", result.user_id
-        else:
-            reason = result.failure_reason or FailureReason.INVALID_CREDENTIALS
-            status, detail, user_id = reason.status_code, reason.value, None
-    return DecisionTrace(
-        path=path,
-        pattern=pattern,
-        strategy=requirement.strategy_name,
-        required_scopes=sorted(requirement.scopes),
-        providers=traces,
-        status=status,
-        detail=detail,
-        user_id=user_id,
+def _provider(outcome: ProviderOutcome) -> ProviderTrace:
+    status: TraceOutcome = (
+        "authenticated" if outcome.status == "insufficient_scope" else outcome.status
+    )
+    reason = outcome.reason
+    if outcome.status == "error":
+        reason = "store unavailable"
+    return ProviderTrace(
+        outcome.provider, outcome.required, status, outcome.user_id, list(outcome.scopes), reason
     )
 
 
-__all__ = ["DecisionTrace", "ProviderTrace", "explain"]
+def trace_of(path: str, decision: Decision) -> DecisionTrace:
+    """A Decision as a developer-facing trace."""
+    requirement = decision.requirement
+    if decision.allowed:
+        detail = "authenticated"
+    elif requirement is None and decision.outcome is Outcome.UNAUTHENTICATED:
+        detail = "no requirement matches this path"
+    elif decision.outcome is Outcome.UNAVAILABLE:
+        detail = "a store is unavailable"
+    else:
+        detail = decision.reason or decision.outcome.value
+    return DecisionTrace(
+        path=path,
+        pattern=decision.pattern,
+        strategy=requirement.strategy_name if requirement is not None else None,
+        required_scopes=sorted(requirement.scopes) if requirement is not None else [],
+        providers=[_provider(p) for p in decision.providers],
+        status=_STATUS[decision.outcome],
+        detail=detail,
+        user_id=decision.result.user_id if decision.result is not None else None,
+    )
+
+
+async def explain(engine: Engine, path: str, credentials: Credentials) -> DecisionTrace:
+    """Decide ``path`` once, as ``requires_auth`` would, and read the Decision as a trace."""
+    resolution = engine.resolve_protected(path)
+    if resolution.refusal is not None:
+        return trace_of(path, resolution.refusal)
+    assert resolution.requirement is not None
+    decision = await engine.decide(resolution.requirement, credentials, pattern=resolution.pattern)
+    return trace_of(path, decision)
+
+
+__all__ = ["DecisionTrace", "ProviderTrace", "explain", "trace_of"]

@@ -1,0 +1,135 @@
+"""FastAPI dependencies: ``requires_auth``, ``optional_auth``, ``requires(...)``, WebSockets.
+
+Each reads one Decision from :func:`~fastsecure.fastapi.connection.decide_request` and
+answers through the table in :mod:`~fastsecure.fastapi.responses`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request, Security, WebSocket, WebSocketException
+from fastapi.security.base import SecurityBase
+
+from ..decision import Outcome
+from ..results import AuthenticationResult
+from .connection import EngineOwner, decide_request
+from .responses import http_answer, websocket_close
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+    from ..results import AuthenticationRequirement
+
+logger = logging.getLogger("fastsecure")
+
+_LENIENT = (Outcome.UNAUTHENTICATED, Outcome.FORBIDDEN)
+
+
+class AuthDependency:
+    """A FastAPI dependency; its signature lists each provider's security scheme.
+
+    FastAPI documents only schemes it finds as dependencies, so the signature is generated
+    from the providers (the one place that does so); the scheme values themselves are not
+    used: each provider reads its own credential from the request.
+
+    With ``auto_error=False`` (``optional_auth``) a 401 or 403 yields ``None``; a 400 or
+    503 is still answered, since the request could not be judged at all.
+    """
+
+    def __init__(
+        self,
+        manager: EngineOwner,
+        *,
+        requirement: AuthenticationRequirement | None = None,
+        auto_error: bool = True,
+    ) -> None:
+        self.manager = manager
+        self.engine: Engine = manager.engine
+        self.requirement = requirement
+        self.auto_error = auto_error
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return dependency_signature(self.engine, self.requirement)
+
+    async def __call__(self, request: Request, **_schemes: Any) -> AuthenticationResult | None:
+        decision = await decide_request(self.engine, request, self.requirement)
+        if decision.result is not None:
+            return decision.result
+        if not self.auto_error and decision.outcome in _LENIENT:
+            return None
+        raise http_answer(decision).exception() from None
+
+
+class DocumentedScheme(SecurityBase):
+    """A provider's security scheme as OpenAPI sees it, costing nothing per request.
+
+    FastAPI calls every scheme in a dependency's signature on every request; the providers
+    read their own credentials, so the scheme's own parsing would be thrown away.
+    """
+
+    def __init__(self, scheme: SecurityBase) -> None:
+        self.model = scheme.model
+        self.scheme_name = scheme.scheme_name
+        self.auto_error = False
+
+    async def __call__(self) -> None:
+        return None
+
+
+def dependency_signature(
+    engine: Engine, requirement: AuthenticationRequirement | None
+) -> inspect.Signature:
+    """``(request, <one Security(...) per provider scheme>)`` for OpenAPI."""
+    names = requirement.all_providers if requirement is not None else tuple(engine.providers)
+    params = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
+    ]
+    for name in names:
+        try:
+            schemes = engine.get_provider(name).security_schemes()
+        except Exception as exc:  # a provider without schemes still authenticates
+            logger.warning(
+                "fastsecure: security schemes of %r failed: %s", name, type(exc).__name__
+            )
+            continue
+        for scheme in schemes:
+            params.append(
+                inspect.Parameter(
+                    f"fastsecure_scheme_{len(params)}",
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=Security(DocumentedScheme(scheme)),
+                    annotation=Any,
+                )
+            )
+    return inspect.Signature(params)
+
+
+class WebSocketAuthDependency:
+    """The path requirements for WebSocket routes; refusal closes with 1008 (or 1013)."""
+
+    def __init__(
+        self, manager: EngineOwner, requirement: AuthenticationRequirement | None = None
+    ) -> None:
+        self.manager = manager
+        self.engine: Engine = manager.engine
+        self.requirement = requirement
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        # Resolved annotations: older FastAPI cannot evaluate a string annotation on an
+        # instance's __call__ (it has no __globals__ to look the name up in).
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return inspect.Signature([inspect.Parameter("websocket", kind, annotation=WebSocket)])
+
+    async def __call__(self, websocket: WebSocket) -> AuthenticationResult:
+        decision = await decide_request(self.engine, websocket, self.requirement)
+        if decision.result is not None:
+            return decision.result
+        code, reason = websocket_close(decision)
+        raise WebSocketException(code=code, reason=reason) from None
+
+
+__all__ = ["AuthDependency", "DocumentedScheme", "WebSocketAuthDependency", "dependency_signature"]
