@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from starlette.requests import Request
 
@@ -25,8 +23,8 @@ from fastsecure.testing.conformance_accounts import RateLimiterConformance
 
 class TestMemoryRateLimiter(RateLimiterConformance):
     @pytest.fixture
-    async def rate_limiter(self) -> AsyncIterator[MemoryRateLimiter]:
-        yield MemoryRateLimiter()
+    async def rate_limiter(self) -> MemoryRateLimiter:
+        return MemoryRateLimiter()
 
 
 def test_memory_limiter_is_builtin() -> None:
@@ -111,7 +109,9 @@ def test_client_address_from_trusted_proxies_only() -> None:
     assert find(spoofed) == "203.0.113.5"
     chained = _request("127.0.0.1", ("X-Forwarded-For", "203.0.113.5, 10.1.1.1"))
     assert find(chained) == "203.0.113.5"
-    two_headers = _request("10.0.0.2", ("X-Forwarded-For", "9.9.9.9"), ("X-Forwarded-For", "203.0.113.6"))
+    two_headers = _request(
+        "10.0.0.2", ("X-Forwarded-For", "9.9.9.9"), ("X-Forwarded-For", "203.0.113.6")
+    )
     assert find(two_headers) == "203.0.113.6"
     # An untrusted peer's headers are not read at all.
     assert find(_request("192.0.2.77", ("X-Forwarded-For", "203.0.113.5"))) == "192.0.2.77"

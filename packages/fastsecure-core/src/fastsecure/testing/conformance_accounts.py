@@ -44,6 +44,8 @@ from ..ratelimit import Backoff, RateLimit, RateLimiter
 PARALLEL = 50
 """How many attempts the concurrency tests send at once."""
 
+FAKE_HASH = "$argon2id$v=19$m=65536,t=3,p=4$not-a-real-hash"
+
 ODD_LOGINS = ("a_c@example.org", "a%c@example.org", "o'brien@example.org", "zoë@example.org")
 
 
@@ -68,10 +70,10 @@ class UserStoreConformance:
     async def test_create_then_get(self, user_store: UserStore) -> None:
         login = _login()
         created = await user_store.create_user(
-            login, "$argon2id$fake", email=login, data={"scopes": ["user"], "name": "Zoë"}
+            login, FAKE_HASH, email=login, data={"scopes": ["user"], "name": "Zoë"}
         )
         assert created.login == login and created.email == login
-        assert created.password_hash == "$argon2id$fake"
+        assert created.password_hash == FAKE_HASH
         assert not created.verified and created.credential_version >= 0
         by_id = await user_store.get_user(created.user_id)
         by_login = await user_store.get_by_login(login)
@@ -98,7 +100,8 @@ class UserStoreConformance:
         with pytest.raises(UserExistsError):
             await user_store.create_user(login, "h2")
         again = await user_store.get_by_login(login)
-        assert again is not None and again.password_hash == "h1" == first.password_hash
+        stored = "h1"
+        assert again is not None and again.password_hash == stored == first.password_hash
 
     @pytest.mark.asyncio
     async def test_parallel_registrations_create_one_account(self, user_store: UserStore) -> None:
@@ -127,11 +130,12 @@ class UserStoreConformance:
         self, user_store: UserStore
     ) -> None:
         user = await user_store.create_user(_login(), "old")
-        rehashed = await user_store.set_password_hash(user.user_id, "rehashed", bump_version=False)
-        assert rehashed is not None and rehashed.password_hash == "rehashed"
+        rehash, new = "rehashed", "new"
+        rehashed = await user_store.set_password_hash(user.user_id, rehash, bump_version=False)
+        assert rehashed is not None and rehashed.password_hash == rehash
         assert rehashed.credential_version == user.credential_version
-        changed = await user_store.set_password_hash(user.user_id, "new", bump_version=True)
-        assert changed is not None and changed.password_hash == "new"
+        changed = await user_store.set_password_hash(user.user_id, new, bump_version=True)
+        assert changed is not None and changed.password_hash == new
         assert changed.credential_version > user.credential_version
         assert await user_store.get_user(user.user_id) == changed
 
@@ -248,9 +252,7 @@ class RateLimiterConformance:
         assert not third.allowed and 0.3 < third.retry_after <= 0.5
 
     @pytest.mark.asyncio
-    async def test_reset_forgets_and_refund_lifts_the_wait(
-        self, rate_limiter: RateLimiter
-    ) -> None:
+    async def test_reset_forgets_and_refund_lifts_the_wait(self, rate_limiter: RateLimiter) -> None:
         backoff = Backoff(limit=2, window=60, base_delay=30, max_delay=60)
         key = self.key()
         for _ in range(2):

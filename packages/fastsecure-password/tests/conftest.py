@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from password_support import make_setup, setup
+
+__all__ = ["make_setup", "setup"]
