@@ -166,15 +166,45 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Per-request cost of requires_auth against a bare endpoint (no assertions on time)."""
+    """Instructions per request (callgrind) and wall time against the floor and the peers.
+
+    Our packages and the peers (fastapi-users, authx) go into this session's venv; the old
+    ``fastsecure==0.3.0`` from the index shares our umbrella's distribution name, so it gets a
+    venv of its own next to this one. Arguments after ``--`` go to benchmarks/bench.py
+    (``nox -s bench -- --scenario fastsecure-jwt --profile``). Nothing here asserts a time.
+    """
+    if shutil.which("valgrind") is None:
+        session.error("valgrind is not installed: apt-get install valgrind")
     args = []
     for name in DISTRIBUTIONS:
         args += _editable(name)
-    session.install(*args, *TEST_DEPS)
-    for script in sorted(ROOT.glob("packages/*/benchmarks/bench_*.py")) + sorted(
-        ROOT.glob("benchmarks/bench_*.py")
-    ):
-        session.run("python", str(script), *session.posargs, env=_pass_env())
+    session.install(*args, *nox.project.dependency_groups(PROJECT, "bench"))
+    legacy = ROOT / ".nox" / "bench-legacy"
+    uv = nox.virtualenv.find_uv()[1]
+    if not (legacy / "bin" / "python").exists():
+        session.run_install(
+            uv, "venv", "--quiet", "--python", f"{session.bin}/python", str(legacy), external=True
+        )
+    session.run_install(
+        uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        str(legacy / "bin" / "python"),
+        "-r",
+        str(ROOT / "benchmarks" / "requirements-legacy.txt"),
+        external=True,
+    )
+    session.run(
+        "python",
+        str(ROOT / "benchmarks" / "bench.py"),
+        "--legacy-python",
+        str(legacy / "bin" / "python"),
+        "--strict",
+        *session.posargs,
+        env=_pass_env(),
+    )
 
 
 @nox.session(default=False)

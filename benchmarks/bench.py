@@ -1,0 +1,434 @@
+"""Instructions per request (callgrind) and wall time for FastSecure, the floor and the peers.
+
+Each scenario runs in its own process (benchmarks/worker.py), once under
+``valgrind --tool=callgrind`` and once without it for wall time. Under callgrind the worker
+switches collection on around exactly N requests and then 5N requests (client requests from
+benchmarks/callgrind_requests.c, compiled here with gcc); the figure is their difference
+over 4N, so start-up, warm-up and the switching itself cancel. The floor runs twice to show
+the count repeats. Results go to benchmarks/results/ as Markdown, JSON and a PNG plot.
+
+    python benchmarks/bench.py                          # every scenario this venv can run
+    python benchmarks/bench.py --scenario fastsecure-jwt --no-wall
+    python benchmarks/bench.py --scenario fastsecure-jwt --profile
+    nox -s bench -- --jobs 2                             # the full table, peers included
+
+A scenario whose libraries are not installed here is listed as skipped (``--strict`` makes
+that an error, as ``nox -s bench`` does). Nothing here judges a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import datetime
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from scenarios import SCENARIOS  # noqa: E402
+
+RESULTS = HERE / "results"
+WORKER = HERE / "worker.py"
+BASELINES = ("bare", "floor")
+# What a scenario imports first: missing means "not installed in this venv", not a failure.
+NEEDS = {
+    "fastapi-users-jwt": "fastapi_users",
+    "fastapi-users-redis": "fastapi_users",
+    "authx-jwt": "authx",
+}
+TIMES, MINUS = "\u00d7", "\u2212"  # multiplication sign and minus sign, for the table
+TIMEOUT = 900  # seconds for one process; a stuck store must not hang the run
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    scenario: str
+    description: str
+    instructions: float | None = None
+    segments: dict[str, int] = field(default_factory=dict)
+    wall_us: float | None = None
+    traffic: dict[str, float] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+def compile_client_requests() -> Path:
+    """Build the callgrind helper once per source version, in a cache outside the tree."""
+    source = HERE / "callgrind_requests.c"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fastsecure-bench"
+    library = cache / f"callgrind_requests-{digest}.so"
+    if not library.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        if shutil.which("gcc") is None:
+            raise SystemExit("gcc is needed to build the callgrind helper")
+        partial = library.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run(  # noqa: S603
+            ["gcc", "-O2", "-shared", "-fPIC", "-o", str(partial), str(source)],  # noqa: S607
+            check=True,
+        )
+        partial.replace(library)
+    return library
+
+
+def interpreter(scenario: str, args: argparse.Namespace) -> str | None:
+    if SCENARIOS[scenario].venv == "legacy":
+        legacy: str | None = args.legacy_python
+        return legacy
+    return sys.executable
+
+
+def missing(scenario: str, args: argparse.Namespace) -> str | None:
+    """Why this scenario cannot run here, or None."""
+    python = interpreter(scenario, args)
+    if python is None:
+        return "needs --legacy-python (a venv with fastsecure==0.3.0; nox -s bench makes one)"
+    module = NEEDS.get(scenario)
+    if module is not None and importlib.util.find_spec(module) is None:
+        return f"{module} is not installed in this venv (nox -s bench installs the peers)"
+    return None
+
+
+def worker_env() -> dict[str, str]:
+    # A fixed hash seed: dict and set layouts, and so the instruction count, repeat.
+    return {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_worker(python: str, argv: list[str], prefix: list[str] | None = None) -> dict[str, Any]:
+    command = [*(prefix or []), python, str(WORKER), *argv]
+    done = subprocess.run(  # noqa: S603
+        command, capture_output=True, text=True, env=worker_env(), timeout=TIMEOUT, check=False
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(argv[:1])} failed ({done.returncode}):\n{tail}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def read_dumps(out_file: Path) -> dict[str, int]:
+    """Map each labelled callgrind dump (``n``, ``5n``) to its instruction total."""
+    totals = {}
+    for dump in out_file.parent.glob(out_file.name + ".*"):
+        text = dump.read_text(errors="replace")
+        label = re.search(r"^desc: Trigger: Client Request: (\S+)$", text, re.M)
+        total = re.search(r"^totals: (\d+)$", text, re.M)
+        if label and total:
+            totals[label.group(1)] = int(total.group(1))
+    return totals
+
+
+def callgrind(
+    scenario: str, args: argparse.Namespace, library: Path, keep: Path | None = None
+) -> tuple[float, dict[str, int]]:
+    """Instructions per request: (I(5N) - I(N)) / 4N, from one process."""
+    python = interpreter(scenario, args)
+    assert python is not None
+    with tempfile.TemporaryDirectory(prefix="fsbench-cg-") as tmp:
+        out_file = Path(tmp) / "callgrind.out"
+        prefix = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--collect-atstart=no",
+            "--dump-instr=no",
+            "--dump-line=no",
+            f"--callgrind-out-file={out_file}",
+        ]
+        argv = [scenario, "--mode", "callgrind", "--n", str(args.n)]
+        run_worker(python, [*argv, "--client-requests", str(library)], prefix)
+        totals = read_dumps(out_file)
+        if set(totals) != {"n", "5n"}:
+            raise RuntimeError(f"{scenario}: callgrind dumps found: {sorted(totals)}")
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for dump in out_file.parent.glob(out_file.name + ".*"):
+                text = dump.read_text(errors="replace")
+                if "Client Request: " in text:
+                    label = re.search(r"Client Request: (\S+)", text)
+                    assert label
+                    shutil.copy(dump, keep / f"{scenario}.{label.group(1)}.callgrind")
+    return (totals["5n"] - totals["n"]) / (4 * args.n), totals
+
+
+def wall(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
+    python = interpreter(scenario, args)
+    assert python is not None
+    argv = [scenario, "--mode", "wall", "--n", str(args.wall_n), "--rounds", str(args.rounds)]
+    return run_worker(python, argv)
+
+
+def versions(args: argparse.Namespace) -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in ("fastapi", "starlette", "pydantic", "pydantic-core", "PyJWT", "redis"):
+        found[name] = importlib.metadata.version(name)
+    for name in ("fastapi-users", "authx", "fastsecure-core"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found[name] = importlib.metadata.version(name)
+    valgrind = subprocess.run(
+        ["valgrind", "--version"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found["valgrind"] = valgrind.stdout.strip()
+    commit = subprocess.run(  # noqa: S603
+        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found["commit"] = commit.stdout.strip()
+    dirty = subprocess.run(  # noqa: S603
+        ["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "packages"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if dirty.stdout.strip():
+        found["commit"] += " + uncommitted changes under packages/"
+    return found
+
+
+def k(value: float | None) -> str:
+    return "—" if value is None else f"{value / 1000:,.0f} k"
+
+
+def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
+    by_name = {row.scenario: row for row in rows}
+    bare = by_name.get("bare")
+    floor = by_name.get("floor")
+    bare_i = bare.instructions if bare else None
+    floor_over = floor.instructions - bare_i if floor and floor.instructions and bare_i else None
+    lines = [
+        "# Instructions per request",
+        "",
+        f"Run {meta['date']}, commit {meta['versions']['commit']}; N = {meta['n']} "
+        f"(instructions: (I(5N) {MINUS} I(N)) / 4N under callgrind), wall: median of "
+        f"{meta['rounds']} rounds {TIMES} {meta['wall_n']} requests. Python {meta['versions']['python']}, "
+        f"FastAPI {meta['versions']['fastapi']}, Starlette {meta['versions']['starlette']}, "
+        f"pydantic {meta['versions']['pydantic']}, PyJWT {meta['versions']['PyJWT']}, "
+        f"{meta['versions']['valgrind']}. Method: [../README.md](../README.md).",
+        "",
+        f"| scenario | instructions / request | over bare | {TIMES} floor | wall µs / request "
+        "| store traffic / request |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        if row.skipped:
+            lines.append(f"| {row.description} | skipped: {row.skipped} | | | | |")
+            continue
+        over = row.instructions - bare_i if row.instructions is not None and bare_i else None
+        if row.scenario == "bare":
+            over_s, ratio = "—", "—"
+        else:
+            over_s = k(over)
+            ratio = f"{over / floor_over:.2f}{TIMES}" if over is not None and floor_over else "—"
+        traffic = ", ".join(f"{v:g} {name}" for name, v in row.traffic.items()) or "—"
+        wall_us = "—" if row.wall_us is None else f"{row.wall_us:,.0f}"
+        lines.append(
+            f"| {row.description} | {k(row.instructions)} | {over_s} | {ratio} | {wall_us} "
+            f"| {traffic} |"
+        )
+    if meta.get("stability"):
+        runs = ", ".join(f"{v:,.0f}" for v in meta["stability"]["floor"])
+        lines += ["", f"Stability: the floor counted twice, in two processes: {runs} instructions."]
+    lines += [
+        "",
+        f"Wall time is shown, never decided on: on a shared 2-core machine it moves by 2{TIMES} "
+        "from run "
+        "to run; the instruction count does not.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(rows: list[Row], path: Path) -> bool:
+    """A bar per scenario: instructions over bare, with the floor as a line."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    bare = next((r.instructions for r in rows if r.scenario == "bare"), None)
+    floor = next((r.instructions for r in rows if r.scenario == "floor"), None)
+    shown = [r for r in rows if r.instructions is not None and r.scenario != "bare"]
+    if bare is None or not shown:
+        return False
+    names = [r.description.replace("`", "") for r in shown]
+    values = [(r.instructions or 0) - bare for r in shown]
+    colors = [
+        "#4c72b0"
+        if r.scenario.startswith("fastsecure-") and "0.3.0" not in r.scenario
+        else "#999999"
+        if r.scenario == "floor"
+        else "#dd8452"
+        for r in shown
+    ]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shown) + 1.5))
+    ax.barh(names, [v / 1000 for v in values], color=colors)
+    if floor is not None:
+        ax.axvline((floor - bare) / 1000, color="black", linestyle="--", linewidth=1)
+        ax.text((floor - bare) / 1000, -0.9, " floor", va="bottom", fontsize=8)
+    for y, v in enumerate(values):
+        ax.text(v / 1000, y, f" {v / 1000:,.0f} k", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("thousand instructions per request over a bare FastAPI endpoint (callgrind)")
+    ax.set_title("Cost of authentication per request: FastSecure (blue), peers (orange)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def profile(args: argparse.Namespace, library: Path) -> None:
+    """cProfile and function-level callgrind dumps of the target and the floor."""
+    import pstats
+
+    out = RESULTS / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    for scenario in dict.fromkeys([*args.scenario, "floor"]):
+        python = interpreter(scenario, args)
+        assert python is not None
+        stats_file = out / f"{scenario}.cprofile"
+        argv = [scenario, "--mode", "cprofile", "--n", "2000", "--output", str(stats_file)]
+        run_worker(python, argv)
+        with (out / f"{scenario}.cprofile.txt").open("w") as text:
+            stats = pstats.Stats(str(stats_file), stream=text)
+            stats.sort_stats("cumulative").print_stats(45)
+        per_request, _ = callgrind(scenario, args, library, keep=out)
+        print(f"profile {scenario}: {per_request:,.0f} instructions/request; files in {out}")
+    print("function-level costs: python benchmarks/annotate.py " + " ".join(args.scenario))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run only these (bare and the floor always run); repeatable",
+    )
+    parser.add_argument("--n", type=int, default=200, help="requests in the short segment")
+    parser.add_argument("--wall-n", type=int, default=1000, help="requests per wall round")
+    parser.add_argument("--rounds", type=int, default=5, help="wall rounds (median)")
+    parser.add_argument("--jobs", type=int, default=1, help="callgrind processes at once")
+    parser.add_argument("--no-wall", action="store_true", help="skip the wall-time runs")
+    parser.add_argument("--legacy-python", help="python of a venv with fastsecure==0.3.0")
+    parser.add_argument("--strict", action="store_true", help="a skipped scenario is an error")
+    parser.add_argument("--profile", action="store_true", help="profile --scenario (and floor)")
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    library = compile_client_requests()
+    if args.profile:
+        args.scenario = args.scenario or ["fastsecure-jwt"]
+        profile(args, library)
+        return 0
+
+    names = list(SCENARIOS) if not args.scenario else [*BASELINES, *args.scenario]
+    names = list(dict.fromkeys(names))
+    rows = {name: Row(name, SCENARIOS[name].description) for name in names}
+    for row in rows.values():
+        row.skipped = missing(row.scenario, args)
+        if row.skipped and args.strict:
+            raise SystemExit(f"{row.scenario}: {row.skipped}")
+    runnable = [name for name in names if not rows[name].skipped]
+    # The floor twice, in two processes: the count must repeat.
+    jobs = [*runnable, *(["floor"] if "floor" in runnable else [])]
+    floor_runs: list[float] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(callgrind, name, args, library): name for name in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            name = futures[future]
+            try:
+                per_request, totals = future.result()
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                if args.strict:
+                    raise
+                rows[name].skipped = str(exc).splitlines()[-1][:120]
+                print(f"{name}: FAILED\n{exc}", file=sys.stderr)
+                continue
+            if name == "floor":
+                floor_runs.append(per_request)
+            if rows[name].instructions is None:
+                rows[name].instructions, rows[name].segments = per_request, totals
+            print(f"{name:32} {per_request:12,.0f} instructions/request", flush=True)
+    if not args.no_wall:
+        for name in runnable:  # one at a time: wall time suffers enough from the neighbours
+            if rows[name].skipped:
+                continue
+            try:
+                report = wall(name, args)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                if args.strict:
+                    raise
+                print(f"{name}: wall run FAILED\n{exc}", file=sys.stderr)
+                continue
+            rows[name].wall_us = report["wall_us"]
+            rows[name].traffic = report["traffic"]
+            print(f"{name:32} {report['wall_us']:12,.1f} µs/request (wall)", flush=True)
+
+    ordered = [rows[name] for name in names]
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "n": args.n,
+        "wall_n": args.wall_n,
+        "rounds": args.rounds,
+        "versions": versions(args),
+        "stability": {"floor": floor_runs} if len(floor_runs) == 2 else None,
+    }
+    stem = "latest" if not args.scenario else "subset"
+    RESULTS.mkdir(exist_ok=True)
+    table = markdown(ordered, meta)
+    (RESULTS / f"{stem}.md").write_text(table)
+    bare = rows["bare"].instructions if "bare" in rows else None
+    floor = rows["floor"].instructions if "floor" in rows else None
+    payload = {
+        **meta,
+        "results": [
+            {
+                "scenario": row.scenario,
+                "description": row.description,
+                "instructions_per_request": row.instructions,
+                "over_bare": None
+                if row.instructions is None or bare is None
+                else row.instructions - bare,
+                "ratio_to_floor": None
+                if row.instructions is None or bare is None or floor is None
+                else (row.instructions - bare) / (floor - bare),
+                "wall_us_per_request": row.wall_us,
+                "store_traffic_per_request": row.traffic,
+                "callgrind_segments": row.segments,
+                "skipped": row.skipped,
+            }
+            for row in ordered
+        ],
+    }
+    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    plotted = plot(ordered, RESULTS / f"{stem}.png")
+    print()
+    print(table)
+    print(f"written: {RESULTS}/{stem}.md, .json" + (", .png" if plotted else " (no matplotlib)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
