@@ -351,8 +351,10 @@ class FakeGitHub:
     tokens: dict[str, str] = field(default_factory=dict)
     revoked: list[str] = field(default_factory=list)
     user_status: int = 200
+    scopes: str = "read:user, user:email"  # what every token is granted (X-OAuth-Scopes)
 
     def reset(self) -> None:
+        self.scopes = "read:user, user:email"
         self.users = {
             "octocat": {
                 "id": 583231,
@@ -438,7 +440,11 @@ def build_fake_github(gh: FakeGitHub) -> Starlette:
         token_value = "gho_" + secrets.token_hex(16)
         gh.tokens[token_value] = grant["login"]
         return answer(
-            {"access_token": token_value, "token_type": "bearer", "scope": "read:user,user:email"}
+            {
+                "access_token": token_value,
+                "token_type": "bearer",
+                "scope": gh.scopes.replace(" ", ""),
+            }
         )
 
     def _user(request: Request) -> str | None:
@@ -451,7 +457,7 @@ def build_fake_github(gh: FakeGitHub) -> Starlette:
             return JSONResponse({"message": "Bad credentials"}, 401)
         if gh.user_status != 200:
             return JSONResponse({"message": "Server Error"}, gh.user_status)
-        return JSONResponse(gh.users[login], headers={"X-OAuth-Scopes": "read:user, user:email"})
+        return JSONResponse(gh.users[login], headers={"X-OAuth-Scopes": gh.scopes})
 
     async def user_emails(request: Request) -> Response:
         login = _user(request)
@@ -657,11 +663,15 @@ def make_app() -> Callable[..., TestApp]:
     from fastsecure_oauth import MemoryAccountStore, OAuthFlow
 
     def make(
-        provider: Any, *, link_by_verified_email: bool = False, **flow_options: Any
+        provider: Any,
+        *,
+        link_by_verified_email: bool = False,
+        accounts: Any = None,
+        **flow_options: Any,
     ) -> TestApp:
         flow_options.setdefault("cookie_secure", False)  # the test browser speaks http
         flow = OAuthFlow(provider, secret=FLOW_SECRET, **flow_options)
-        accounts = MemoryAccountStore()
+        accounts = MemoryAccountStore() if accounts is None else accounts
         issued: list[tuple[Any, Any]] = []
         app = FastAPI()
 
@@ -677,6 +687,7 @@ def make_app() -> Callable[..., TestApp]:
                 "user_info": result.metadata["user_info"],
                 "next": result.metadata["next"],
                 "scopes": result.metadata["scopes"],
+                "provider_scopes": result.metadata[provider.provider_name]["scopes"],
                 "access_token": result.access_token,
                 "refresh_token": result.refresh_token,
                 "nonce": (result.metadata.get("id_token_claims") or {}).get("nonce"),

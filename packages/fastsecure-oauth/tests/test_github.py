@@ -35,7 +35,9 @@ async def test_public_email_user(provider, browser_for):
     assert info["picture"] == "https://avatars.githubusercontent.com/u/583231"
     assert info["provider"] == "github"
     assert info["raw_user_info"]["login"] == "octocat"
-    assert result.metadata["scopes"] == ["read:user", "user:email"]  # GitHub's commas parsed
+    # GitHub's own scopes (commas parsed) are GitHub's, never the app's.
+    assert result.metadata["github"]["scopes"] == ["read:user", "user:email"]
+    assert result.metadata["scopes"] == []
     assert result.refresh_token is None
 
 
@@ -95,7 +97,8 @@ async def test_bearer_validation_scopes_and_revocation(github, provider, browser
     assert await provider.validate_authentication({"access_token": token}) is True
     presented = await provider.authenticate({"access_token": token})
     assert presented.success and presented.user_id == "583231"
-    assert presented.metadata["scopes"] == ["read:user", "user:email"]  # from X-OAuth-Scopes
+    assert presented.metadata["github"]["scopes"] == ["read:user", "user:email"]  # X-OAuth-Scopes
+    assert presented.metadata["scopes"] == []
     assert await provider.revoke_authentication({"access_token": token}) is True
     assert github.revoked == [token]
     assert await provider.validate_authentication({"access_token": token}) is False

@@ -195,7 +195,8 @@ async def test_introspection_validates_and_rejects_other_clients_tokens(test_op,
     assert await provider.validate_authentication({"access_token": token}) is True
     verified = await provider.authenticate({"access_token": token})
     assert verified.success and verified.user_id == "bob"
-    assert verified.metadata["scopes"] == ["email", "openid", "profile"]
+    assert verified.metadata["oidc"]["scopes"] == ["email", "openid", "profile"]
+    assert verified.metadata["scopes"] == []
     test_op.tokens[token]["client_id"] = "someone-else"  # a token minted for another app
     assert await provider.validate_authentication({"access_token": token}) is False
     refused = await provider.authenticate({"access_token": token})

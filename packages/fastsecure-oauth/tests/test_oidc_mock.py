@@ -61,7 +61,8 @@ async def test_full_flow_with_pkce_and_nonce(kind, h, oidc_mock, make_app, brows
     assert info["provider"] == kind
     assert info["raw_user_info"]["sub"] == "alice"
     assert body["next"] == "/dashboard"
-    assert body["scopes"] == ["email", "openid", "profile"]
+    assert body["scopes"] == []  # no app scopes without a scope_mapping
+    assert body["provider_scopes"] == ["email", "openid", "profile"]
     assert body["nonce"]  # the ID token echoed the nonce the flow generated, and it was checked
     assert body["access_token"] and body["refresh_token"]
     # the access token is a real one: the provider validates and refreshes with it

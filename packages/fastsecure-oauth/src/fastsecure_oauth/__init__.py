@@ -12,6 +12,7 @@ from .exceptions import IDTokenError as IDTokenError
 from .exceptions import OAuthConfigurationError as OAuthConfigurationError
 from .exceptions import OAuthError as OAuthError
 from .exceptions import OAuthFlowError as OAuthFlowError
+from .exceptions import OAuthFlowUnavailableError as OAuthFlowUnavailableError
 from .exceptions import ProviderError as ProviderError
 from .flow import AccountStore as AccountStore
 from .flow import IssueLogin as IssueLogin
@@ -37,6 +38,7 @@ __all__ = [
     "OAuthError",
     "OAuthFlow",
     "OAuthFlowError",
+    "OAuthFlowUnavailableError",
     "OpenIDConnectProvider",
     "ProviderError",
     "issue_with_provider",

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from fastsecure import FastSecureError
+from fastsecure import FastSecureError, StoreUnavailableError
+
+RETRY_AFTER_SECONDS = 5
 
 
 class OAuthError(FastSecureError):
@@ -61,14 +63,35 @@ class OAuthFlowError(OAuthError, HTTPException):
     provider's metadata could not be fetched.
     """
 
-    def __init__(self, status_code: int, detail: str, *, provider: str | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        provider: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         # Not OAuthError.__init__: its super() call would reach HTTPException.__init__ with
         # the message as the status code, which older Starlette rejects.
-        HTTPException.__init__(self, status_code=status_code, detail=detail)
+        HTTPException.__init__(self, status_code=status_code, detail=detail, headers=headers)
         self.provider = provider
 
     def __str__(self) -> str:
         return str(self.detail)
+
+
+class OAuthFlowUnavailableError(OAuthFlowError, StoreUnavailableError):
+    """The login cannot be completed because a store failed (accounts, sessions, tokens).
+
+    Both an :class:`OAuthFlowError` (503 with ``Retry-After`` as an ``HTTPException``) and a
+    :class:`~fastsecure.StoreUnavailableError`, so an app's handler for store outages
+    answers it like every other one.
+    """
+
+    def __init__(self, detail: str, *, provider: str | None = None) -> None:
+        super().__init__(
+            503, detail, provider=provider, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
 
 
 __all__ = [
@@ -76,5 +99,6 @@ __all__ = [
     "OAuthConfigurationError",
     "OAuthError",
     "OAuthFlowError",
+    "OAuthFlowUnavailableError",
     "ProviderError",
 ]

@@ -23,13 +23,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi.responses import RedirectResponse
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fastsecure import AuthenticationResult, StoreUnavailableError
+from fastsecure import AmbiguousCredentialsError, AuthenticationResult
+from fastsecure.credentials import single_cookie
 from fastsecure.results import UserId
 
-from .exceptions import OAuthConfigurationError, OAuthError, OAuthFlowError
+from .exceptions import (
+    OAuthConfigurationError,
+    OAuthError,
+    OAuthFlowError,
+    OAuthFlowUnavailableError,
+)
 from .provider import OAuth2Provider
 
 if TYPE_CHECKING:
@@ -409,8 +416,8 @@ class OAuthFlow:
 
         Raises:
             OAuthFlowError: 400 when the state is missing, mismatched, expired or its cookie
-                absent or forged; 401 when the provider refused the login or the exchange
-                failed (bad, replayed or PKCE-mismatched code, ID token rejected).
+                absent, forged or sent twice; 401 when the provider refused the login or the
+                exchange failed (bad, replayed or PKCE-mismatched code, ID token rejected).
         """
         if response is not None:
             self.clear_cookie(response)
@@ -418,7 +425,13 @@ class OAuthFlow:
         for name in ("state", "code", "error"):
             if len(query.getlist(name)) > 1:
                 raise self._error(400, f"Repeated {name} parameter")
-        cookie = request.cookies.get(self.cookie_name)
+        try:
+            cookie = single_cookie(request, self.cookie_name)
+        except AmbiguousCredentialsError:
+            # Two login states: a sibling subdomain may have tossed in its own.
+            raise self._error(
+                400, "The login state cookie is sent twice; start the login again"
+            ) from None
         if not cookie:
             raise self._error(
                 400, "No login in progress (state cookie missing or expired); start the login again"
@@ -471,8 +484,11 @@ class OAuthFlow:
                 same, provider-verified email. Off by default.
 
         Raises:
-            OAuthFlowError: as :meth:`callback`; 403 when ``accounts`` refuses sign-up; 503
-                when ``accounts`` or ``issue`` raises :class:`~fastsecure.StoreUnavailableError`.
+            OAuthFlowError: as :meth:`callback`; 403 when ``accounts`` refuses sign-up.
+            OAuthFlowUnavailableError: ``accounts`` or ``issue`` failed with
+                :class:`~fastsecure.StoreUnavailableError` or any other error that is not an
+                HTTP answer (a raw driver error): 503 with ``Retry-After``, and itself a
+                ``StoreUnavailableError``, never a 500.
         """
         result = await self.callback(request)
         user_info = result.metadata["user_info"]
@@ -489,15 +505,21 @@ class OAuthFlow:
             response.headers["Cache-Control"] = "no-store"
             self.clear_cookie(response)
             await issue(user_id, result, response)
-        except StoreUnavailableError as exc:
+        except HTTPException:
+            raise  # an answer already (403 above, or one the app's ``issue`` chose)
+        except Exception as exc:
+            # A store outage, or a raw driver error from the app's account store: never a
+            # 500 and never a half-finished login. The type only: driver text can quote data.
             logger.warning(
-                "fastsecure-oauth: %s: login could not be completed: %s",
+                "fastsecure-oauth: %s: login could not be completed: %s.%s",
                 self.provider.provider_name,
-                type(exc).__name__,
+                type(exc).__module__,
+                type(exc).__qualname__,
             )
-            raise self._error(
-                503, "The login cannot be completed right now; try again later"
-            ) from None
+            raise OAuthFlowUnavailableError(
+                "The login cannot be completed right now; try again later",
+                provider=self.provider.provider_name,
+            ) from exc
         return response
 
 

@@ -13,14 +13,15 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import httpx
 
 from fastsecure import AuthenticationProvider, AuthenticationResult, FailureReason
+from fastsecure.credentials import bearer_token
 from fastsecure.results import normalize_scopes
 from fastsecure.stores import utcnow
 
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("fastsecure.oauth")
 
 TokenEndpointAuthMethod = Literal["client_secret_post", "client_secret_basic"]
+ScopeMapping: TypeAlias = Mapping[str, Iterable[str]] | Callable[[list[str]], Iterable[str]]
+"""How the provider's granted scopes become app scopes: ``{"repo": ["code:read"]}`` gives
+``code:read`` to a token granted ``repo``; a callable gets the granted list and returns the
+app scopes."""
 DEFAULT_TIMEOUT = 10.0
 _MAX_ERROR_TEXT = 200
 
@@ -83,6 +88,14 @@ class OAuth2Provider(AuthenticationProvider):
         verify: TLS verification for the provider's endpoints, as ``httpx`` takes it
             (``True``, a CA bundle path or an ``ssl.SSLContext``).
         authorization_params: extra query parameters for the authorization request.
+        accept_bearer_tokens: let requests present the provider's access tokens
+            (``Authorization: Bearer``), checked with the provider on each request.
+        scope_mapping: the app scopes a login or token gets from the scopes the provider
+            granted (see :data:`ScopeMapping`). Without it the app scopes are empty: the
+            provider's own scopes (GitHub's ``user``, ``repo``) describe what the token may
+            do at the provider, not in this app, and are reported under
+            ``metadata[<provider name>]["scopes"]`` only. Pass ``lambda granted: granted``
+            when the authorization server is the app's own.
     """
 
     provider_type: ClassVar[str] = "oauth2"
@@ -108,6 +121,7 @@ class OAuth2Provider(AuthenticationProvider):
         verify: ssl.SSLContext | str | bool = True,
         authorization_params: Mapping[str, str] | None = None,
         accept_bearer_tokens: bool = False,
+        scope_mapping: ScopeMapping | None = None,
     ) -> None:
         if not client_id:
             raise OAuthConfigurationError("client_id is required")
@@ -128,6 +142,11 @@ class OAuth2Provider(AuthenticationProvider):
         # Off by default: behind requires_auth an OAuth provider would otherwise forward every
         # presented Bearer token (the app's own JWTs too, under ANY) to the provider.
         self.accept_bearer_tokens = accept_bearer_tokens
+        if scope_mapping is not None and not (
+            callable(scope_mapping) or isinstance(scope_mapping, Mapping)
+        ):
+            raise OAuthConfigurationError("scope_mapping must be a mapping or a callable")
+        self.scope_mapping = scope_mapping
         self._verify = verify
         self._client: httpx.AsyncClient | None = None
         self._check_endpoints()
@@ -436,6 +455,7 @@ class OAuth2Provider(AuthenticationProvider):
         )
         user_info = await self.get_user_info(tokens["access_token"])
         self.check_subject(claims, user_info)
+        self.check_user_info(user_info)
         custom = credentials.get("metadata")
         return self._result(
             tokens, user_info, claims, custom if isinstance(custom, Mapping) else None
@@ -449,6 +469,31 @@ class OAuth2Provider(AuthenticationProvider):
         Plain OAuth 2.0 has nothing to verify; OpenID Connect checks the ID token here.
         """
         return None
+
+    def check_user_info(self, user_info: Mapping[str, Any]) -> None:
+        """Provider-specific checks of the standardized profile; raise to refuse the login.
+
+        Called on every path that authenticates (login, refresh, a presented bearer token),
+        so a restriction holds whichever way the user arrives. Google checks ``hd`` here.
+        """
+
+    def app_scopes(self, granted: list[str]) -> list[str]:
+        """The app scopes for the scopes the provider granted, through ``scope_mapping``.
+
+        Without a mapping there are none: a third party's scopes are never the app's.
+        """
+        mapping = self.scope_mapping
+        if mapping is None:
+            return []
+        if isinstance(mapping, Mapping):
+            return normalize_scopes(
+                scope for given in granted for scope in normalize_scopes(mapping.get(given, ()))
+            )
+        return normalize_scopes(mapping(list(granted)))
+
+    def _scope_metadata(self, granted: list[str]) -> dict[str, Any]:
+        """``scopes`` (the app's) and the provider's own grant under the provider's name."""
+        return {"scopes": self.app_scopes(granted), self.provider_name: {"scopes": granted}}
 
     def check_subject(self, claims: Mapping[str, Any] | None, user_info: Mapping[str, Any]) -> None:
         """The userinfo subject must be the ID token's (OIDC Core 5.3.4)."""
@@ -467,8 +512,12 @@ class OAuth2Provider(AuthenticationProvider):
     ) -> AuthenticationResult:
         scope = tokens.get("scope")
         # RFC 6749 5.1: an omitted scope means the requested ones were granted.
-        scopes = self.parse_scopes(scope) if scope is not None else normalize_scopes(self.scopes)
-        metadata: dict[str, Any] = {**(custom or {}), "user_info": user_info, "scopes": scopes}
+        granted = self.parse_scopes(scope) if scope is not None else normalize_scopes(self.scopes)
+        metadata: dict[str, Any] = {
+            **(custom or {}),
+            "user_info": user_info,
+            **self._scope_metadata(granted),
+        }
         token_type = tokens.get("token_type")
         if token_type:
             metadata["token_type"] = str(token_type)
@@ -532,6 +581,7 @@ class OAuth2Provider(AuthenticationProvider):
             scopes = self.parse_scopes((await self.introspect(token)).get("scope"))
         raw, response = await self.fetch_raw_user_info(token)
         user_info = self.standardize_user_info(raw)
+        self.check_user_info(user_info)
         if not self.introspection_endpoint:
             scopes = self.scopes_from_userinfo_response(response)
         return AuthenticationResult(
@@ -539,7 +589,7 @@ class OAuth2Provider(AuthenticationProvider):
             user_id=user_info["id"],
             access_token=token,
             provider=self.provider_name,
-            metadata={"user_info": user_info, "scopes": scopes},
+            metadata={"user_info": user_info, **self._scope_metadata(scopes)},
         )
 
     def scopes_from_userinfo_response(self, response: httpx.Response) -> list[str]:
@@ -547,18 +597,16 @@ class OAuth2Provider(AuthenticationProvider):
         return []
 
     async def validate_authentication(self, auth_data: dict[str, Any]) -> bool:
-        """Whether ``auth_data["access_token"]`` is still accepted by the provider.
+        """Whether ``auth_data["access_token"]`` is still accepted; any failure answers False.
 
-        Uses introspection when configured, else userinfo; any failure answers False.
+        The same checks as :meth:`authenticate`: introspection when configured, userinfo,
+        and the provider's own restrictions such as Google's ``hd``.
         """
         token = auth_data.get("access_token")
-        if not isinstance(token, str) or not token:
+        if not isinstance(token, str) or not _is_token_text(token):
             return False
         try:
-            if self.introspection_endpoint:
-                await self.introspect(token)
-            else:
-                await self.fetch_raw_user_info(token)
+            await self._verify_access_token(token, auth_data)
         except Exception as exc:
             logger.info(
                 "fastsecure-oauth: %s: token not valid: %s", self.provider_name, type(exc).__name__
@@ -583,6 +631,7 @@ class OAuth2Provider(AuthenticationProvider):
             claims = await self.verify_token_response(tokens, nonce=None, refresh=True)
             user_info = await self.get_user_info(tokens["access_token"])
             self.check_subject(claims, user_info)
+            self.check_user_info(user_info)
         except OAuthError as exc:
             logger.warning("fastsecure-oauth: %s: %s", self.provider_name, exc)
             return self._failure(str(exc))
@@ -643,15 +692,15 @@ class OAuth2Provider(AuthenticationProvider):
         ``accept_bearer_tokens=True``: otherwise a request's Bearer token is never sent to
         the provider, so a route listing this provider next to the JWT provider cannot
         leak the app's own tokens to a third party.
+
+        Raises:
+            AmbiguousCredentialsError: two ``Authorization`` headers or two credentials in
+                one (400).
         """
         if not self.accept_bearer_tokens:
             return None
-        header = connection.headers.get("authorization")
-        if not header:
-            return None
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(connection)  # two Authorization headers or tokens: 400
+        if not token:
             return None
         return {"access_token": token}
 
@@ -677,4 +726,4 @@ class OAuth2Provider(AuthenticationProvider):
         return f'Bearer realm="{self.provider_name}"'
 
 
-__all__ = ["DEFAULT_TIMEOUT", "OAuth2Provider", "TokenEndpointAuthMethod"]
+__all__ = ["DEFAULT_TIMEOUT", "OAuth2Provider", "ScopeMapping", "TokenEndpointAuthMethod"]

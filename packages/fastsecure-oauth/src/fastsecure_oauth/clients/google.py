@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, TypedDict
 
-from ..exceptions import IDTokenError
+from ..exceptions import IDTokenError, ProviderError
 from ..oidc import OpenIDConnectProvider
 
 ISSUER = "https://accounts.google.com"
@@ -28,8 +28,9 @@ class GoogleAuthorizationParameters(TypedDict, total=False):
     """Google's own authorization request parameters.
 
     ``access_type="offline"`` (with ``prompt="consent"``) makes Google issue a refresh
-    token; ``hd`` restricts the login to a Workspace domain, and is then enforced on the
-    ID token too.
+    token; ``hd`` restricts the login to a Workspace domain, and is then enforced on every
+    path that authenticates: the ID token's ``hd`` claim at login, the userinfo ``hd`` at
+    login, at refresh and for every presented bearer token.
     """
 
     access_type: Literal["online", "offline"]
@@ -99,6 +100,20 @@ class GoogleAuthProvider(OpenIDConnectProvider):
         """
         if self.hosted_domain and claims.get("hd") != self.hosted_domain:
             raise IDTokenError(
+                "the Google account is not in the required domain", provider=self.provider_name
+            )
+
+    def check_user_info(self, user_info: Mapping[str, Any]) -> None:
+        """The same ``hd`` rule on the userinfo profile, which every path fetches.
+
+        A bearer token or a refresh carries no ID token, and a login without ``openid``
+        none either: the profile's ``hd`` (Google sends it for Workspace accounts) is what
+        is left to prove the domain, so it is required whenever ``hd`` is configured.
+        """
+        raw = user_info.get("raw_user_info")
+        domain = raw.get("hd") if isinstance(raw, Mapping) else None
+        if self.hosted_domain and domain != self.hosted_domain:
+            raise ProviderError(
                 "the Google account is not in the required domain", provider=self.provider_name
             )
 
