@@ -26,7 +26,18 @@ from fastsecure_resource import ResourceServerProvider
 from fastsecure_resource.testing import generate_key
 
 HMAC = ["HS256", "HS384", "HS512"]
-ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+ASYMMETRIC = [
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+]
 ALGORITHMS = HMAC + ASYMMETRIC
 ISSUER = "https://issuer.interop.test"
 # joserfc follows RFC 9864, which deprecates "EdDSA" for "Ed25519"; PyJWT knows only "EdDSA".
@@ -44,7 +55,9 @@ def jose_key(algorithm: str, material: Any) -> Any:
     """The same key as joserfc sees it (imported from PEM or raw secret, not shared objects)."""
     if algorithm in HMAC:
         return OctKey.import_key(material)
-    kind = RSAKey if algorithm[:2] in ("RS", "PS") else ECKey if algorithm.startswith("ES") else OKPKey
+    kind = (
+        RSAKey if algorithm[:2] in ("RS", "PS") else ECKey if algorithm.startswith("ES") else OKPKey
+    )
     return kind.import_key(private_pem(material))
 
 
@@ -53,7 +66,9 @@ def our_provider(algorithm: str, **options: Any) -> tuple[JWTAuthenticationProvi
         secret = secrets.token_bytes(64)
         return JWTAuthenticationProvider(secret_key=secret, algorithm=algorithm, **options), secret
     key = generate_key(algorithm)
-    return JWTAuthenticationProvider(private_key=private_pem(key).decode(), algorithm=algorithm, **options), key
+    return JWTAuthenticationProvider(
+        private_key=private_pem(key).decode(), algorithm=algorithm, **options
+    ), key
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -76,13 +91,20 @@ async def test_our_tokens_verify_in_joserfc(algorithm: str, with_iss_aud: bool) 
         exp={"essential": True},
         iat={"essential": True},
         jti={"essential": True},
-        **({"iss": {"essential": True, "value": ISSUER}, "aud": {"essential": True, "value": AUDIENCE}} if with_iss_aud else {}),
+        **(
+            {
+                "iss": {"essential": True, "value": ISSUER},
+                "aud": {"essential": True, "value": AUDIENCE},
+            }
+            if with_iss_aud
+            else {}
+        ),
     )
     registry.validate(claims)
     assert claims["token_type"] == "access"
     # A tampered payload fails in joserfc too.
     head, body, signature = issued.access_token.split(".")
-    with pytest.raises(Exception):  # noqa: B017,PT011 - joserfc's BadSignatureError
+    with pytest.raises(Exception):
         jose_jwt.decode(f"{head}.{body[:-2]}AA.{signature}", verifying, algorithms=[algorithm])
 
 
@@ -100,12 +122,16 @@ def documented_claims(**extra: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-async def test_joserfc_tokens_with_the_documented_claims_verify_in_fastsecure_jwt(algorithm: str) -> None:
+async def test_joserfc_tokens_with_the_documented_claims_verify_in_fastsecure_jwt(
+    algorithm: str,
+) -> None:
     provider, material = our_provider(algorithm)
     header: dict[str, Any] = {"alg": algorithm}
     if algorithm not in HMAC:
         header["kid"] = provider.jwks()["keys"][0]["kid"]
-    token = jose_jwt.encode(header, documented_claims(), jose_key(algorithm, material), algorithms=[algorithm])
+    token = jose_jwt.encode(
+        header, documented_claims(), jose_key(algorithm, material), algorithms=[algorithm]
+    )
     result = await provider.authenticate({"access_token": token})
     assert result.success, result.metadata.get("error")
     assert result.user_id == "bob"
@@ -113,21 +139,33 @@ async def test_joserfc_tokens_with_the_documented_claims_verify_in_fastsecure_jw
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "RS256", "ES256", "EdDSA"])
-async def test_joserfc_tokens_with_iss_aud_and_scopes_verify_and_bad_ones_do_not(algorithm: str) -> None:
+async def test_joserfc_tokens_with_iss_aud_and_scopes_verify_and_bad_ones_do_not(
+    algorithm: str,
+) -> None:
     provider, material = our_provider(algorithm, issuer=ISSUER, audience=AUDIENCE)
     key = jose_key(algorithm, material)
     header = {"alg": algorithm}
 
     def mint(**extra: Any) -> str:
         claims = {**documented_claims(iss=ISSUER, aud=AUDIENCE), **extra}
-        return jose_jwt.encode(header, {k: v for k, v in claims.items() if v is not None}, key, algorithms=[algorithm])
+        return jose_jwt.encode(
+            header, {k: v for k, v in claims.items() if v is not None}, key, algorithms=[algorithm]
+        )
 
     good = await provider.authenticate({"access_token": mint(scopes=["read"])})
     assert good.success and good.scopes == {"read"}
-    for bad in ({"aud": "https://other"}, {"iss": "https://other"}, {"exp": int(time.time()) - 60}, {"token_type": "refresh"}, {"sub": None}):
+    for bad in (
+        {"aud": "https://other"},
+        {"iss": "https://other"},
+        {"exp": int(time.time()) - 60},
+        {"token_type": "refresh"},
+        {"sub": None},
+    ):
         assert not (await provider.authenticate({"access_token": mint(**bad)})).success, bad
-    other_provider, other_material = our_provider(algorithm)
-    foreign = jose_jwt.encode(header, documented_claims(), jose_key(algorithm, other_material), algorithms=[algorithm])
+    _, other_material = our_provider(algorithm)
+    foreign = jose_jwt.encode(
+        header, documented_claims(), jose_key(algorithm, other_material), algorithms=[algorithm]
+    )
     assert not (await provider.authenticate({"access_token": foreign})).success
 
 
@@ -150,11 +188,24 @@ async def test_joserfc_rfc9068_tokens_verify_in_the_resource_server(algorithm: s
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(handle)),
     )
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "carol", "client_id": "svc", "iat": now, "exp": now + 300, "jti": secrets.token_urlsafe(8), "scope": "read write"}
-    token = jose_jwt.encode({"alg": algorithm, "kid": kid, "typ": "at+jwt"}, claims, key, algorithms=[algorithm])
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "carol",
+        "client_id": "svc",
+        "iat": now,
+        "exp": now + 300,
+        "jti": secrets.token_urlsafe(8),
+        "scope": "read write",
+    }
+    token = jose_jwt.encode(
+        {"alg": algorithm, "kid": kid, "typ": "at+jwt"}, claims, key, algorithms=[algorithm]
+    )
     result = await provider.authenticate({"access_token": token})
     assert result.success, result.metadata.get("error")
     assert result.user_id == "carol" and result.scopes == {"read", "write"}
     untyped = jose_jwt.encode({"alg": algorithm, "kid": kid}, claims, key, algorithms=[algorithm])
-    assert not (await provider.authenticate({"access_token": untyped})).success  # typ JWT, not at+jwt
+    assert not (
+        await provider.authenticate({"access_token": untyped})
+    ).success  # typ JWT, not at+jwt
     assert fetched == ["/jwks"]

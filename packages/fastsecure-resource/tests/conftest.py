@@ -25,7 +25,6 @@ def oidc_provider_dir() -> Path:
     return install_oidc_provider()
 
 
-
 @pytest.fixture
 def node_issuer(oidc_provider_dir: Path, tmp_path: Path) -> Iterator[NodeIssuer]:
     issuer = NodeIssuer(oidc_provider_dir, tmp_path)

@@ -37,7 +37,9 @@ def install_oidc_provider() -> Path:
     """Where oidc-provider is installed (``npm ci`` once per lock file), our script beside it."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        service_unavailable("node and npm are needed to run oidc-provider (apt-get install nodejs npm)")
+        service_unavailable(
+            "node and npm are needed to run oidc-provider (apt-get install nodejs npm)"
+        )
     sources = [ISSUER_SOURCES / n for n in ("package.json", "package-lock.json", "server.mjs")]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
     cache = Path(os.environ.get("FASTSECURE_TEST_CACHE", Path.home() / ".cache" / "fastsecure"))
@@ -183,7 +185,9 @@ class NodeIssuer:
                     response = browser.get(location)
                     continue
                 # The development interactions: a login form, then possibly a consent form.
-                form = re.search(r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', response.text, re.S)
+                form = re.search(
+                    r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', response.text, re.S
+                )
                 assert form is not None, (response.status_code, response.text[:500])
                 fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form[2]))
                 if 'name="login"' in form[2]:
@@ -205,5 +209,3 @@ class NodeIssuer:
         )
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
-
-

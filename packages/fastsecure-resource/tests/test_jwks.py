@@ -193,7 +193,9 @@ def test_key_algorithms_come_from_the_key() -> None:
     without_alg = {k: v for k, v in rsa.items() if k != "alg"}
     assert key_algorithms(without_alg, {"RS256", "PS256", "ES256"}) == ("RS256", "PS256")
     ec = public_jwk(LocalIssuer(algorithm="ES384").signing_key.private_key, "ES384", "e")
-    assert key_algorithms({k: v for k, v in ec.items() if k != "alg"}, {"ES256", "ES384"}) == ("ES384",)
+    assert key_algorithms({k: v for k, v in ec.items() if k != "alg"}, {"ES256", "ES384"}) == (
+        "ES384",
+    )
     assert key_algorithms({**rsa, "use": "enc"}, {"RS256"}) == ()
     assert key_algorithms({**rsa, "key_ops": ["encrypt"]}, {"RS256"}) == ()
     assert key_algorithms({**rsa, "alg": "HS256"}, {"RS256", "HS256"}) == ()
@@ -207,5 +209,10 @@ def test_a_token_without_kid_needs_a_sole_key() -> None:
     one.rotate()
     keys = parse_key_set(one.jwks(), {"ES256"})
     assert (None, "ES256") not in keys
-    broken = {"keys": [{"kty": "EC", "crv": "P-256", "x": "bad", "y": "bad", "kid": "b"}, *one.jwks()["keys"]]}
+    broken = {
+        "keys": [
+            {"kty": "EC", "crv": "P-256", "x": "bad", "y": "bad", "kid": "b"},
+            *one.jwks()["keys"],
+        ]
+    }
     assert len(parse_key_set(broken, {"ES256"})) == 2  # the broken key is skipped, not fatal

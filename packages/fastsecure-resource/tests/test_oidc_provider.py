@@ -85,7 +85,9 @@ async def test_client_credentials_tokens_call_protected_routes(node_issuer: Node
         assert (await http.get("/admin/me", headers=bearer(both))).status_code == 200
         assert (await http.get("/api/me")).status_code == 401
         assert (await http.get("/api/me", headers=bearer(read[:-4] + "AAAA"))).status_code == 401
-        assert (await http.get("/api/me", headers=bearer(forged(node_issuer, "nope")))).status_code == 401
+        assert (
+            await http.get("/api/me", headers=bearer(forged(node_issuer, "nope")))
+        ).status_code == 401
     # One discovery, one key set for all of it.
     assert provider.metadata is not None and provider.metadata.fetches == 1
     assert provider.jwks.stats.fetches == 2  # the initial one and the forged kid's one
@@ -93,7 +95,9 @@ async def test_client_credentials_tokens_call_protected_routes(node_issuer: Node
 
 
 async def test_a_token_for_another_resource_is_refused(node_issuer: NodeIssuer) -> None:
-    provider = ResourceServerProvider(issuer=node_issuer.issuer, audience="https://other.example.test")
+    provider = ResourceServerProvider(
+        issuer=node_issuer.issuer, audience="https://other.example.test"
+    )
     app = make_app(provider)
     async with client(app) as http:
         token = node_issuer.client_credentials("read")
@@ -163,7 +167,9 @@ async def test_cached_keys_keep_serving_while_the_issuer_is_down(node_issuer: No
         assert (await http.get("/admin/me", headers=bearer(second))).status_code == 200
         # An unknown kid cannot be looked up: refused, and quickly.
         started = time.monotonic()
-        assert (await http.get("/api/me", headers=bearer(forged(node_issuer, "x")))).status_code == 401
+        assert (
+            await http.get("/api/me", headers=bearer(forged(node_issuer, "x")))
+        ).status_code == 401
         assert time.monotonic() - started < 2 + 3
     # A provider that never saw the keys cannot judge: 503, never 401, never a pass.
     fresh = ResourceServerProvider(issuer=node_issuer.issuer, audience=API, timeout=2)
@@ -204,7 +210,9 @@ async def test_concurrent_first_requests_share_one_discovery_and_one_fetch(
     app = make_app(provider)
     token = node_issuer.client_credentials()
     async with client(app) as http:
-        answers = await asyncio.gather(*(http.get("/api/me", headers=bearer(token)) for _ in range(50)))
+        answers = await asyncio.gather(
+            *(http.get("/api/me", headers=bearer(token)) for _ in range(50))
+        )
     assert {a.status_code for a in answers} == {200}
     assert node_issuer.stats()["jwks"] == 1
     assert provider.metadata is not None and provider.metadata.fetches == 1

@@ -32,7 +32,9 @@ def recording(name: str) -> dict[str, Any]:
 class Issuer:
     """Serves one local RSA key at a preset's JWKS URL and signs recorded claims with it."""
 
-    def __init__(self, provider: ResourceServerProvider, kid: str, *, with_alg: bool = True) -> None:
+    def __init__(
+        self, provider: ResourceServerProvider, kid: str, *, with_alg: bool = True
+    ) -> None:
         self.key = generate_key("RS256")
         self.kid = kid
         jwk = public_jwk(self.key, "RS256", kid)
@@ -88,15 +90,23 @@ async def test_recorded_token_shape_verifies_with_its_scopes(name: str) -> None:
 async def test_recorded_token_for_another_audience_or_issuer_is_refused(name: str) -> None:
     provider, issuer, rec = build(name)
     audience_claim = "client_id" if name == "cognito" else "aud"
-    for changes in ({audience_claim: "someone-else"}, {"iss": rec["claims"]["iss"] + "x"}, {"exp": int(time.time()) - 3600}):
+    for changes in (
+        {audience_claim: "someone-else"},
+        {"iss": rec["claims"]["iss"] + "x"},
+        {"exp": int(time.time()) - 3600},
+    ):
         token = issuer.sign(rec["header"], rec["claims"], **changes)
         assert not (await provider.authenticate({"access_token": token})).success, changes
 
 
 async def test_auth0_rfc9068_profile_requires_at_jwt() -> None:
     provider, issuer, rec = build("auth0", rfc9068=True)
-    assert not (await provider.authenticate({"access_token": issuer.sign(rec["header"], rec["claims"])})).success
-    token = issuer.sign({**rec["header"], "typ": "at+jwt"}, rec["claims"], client_id=rec["client_id"], jti="j1")
+    assert not (
+        await provider.authenticate({"access_token": issuer.sign(rec["header"], rec["claims"])})
+    ).success
+    token = issuer.sign(
+        {**rec["header"], "typ": "at+jwt"}, rec["claims"], client_id=rec["client_id"], jti="j1"
+    )
     assert (await provider.authenticate({"access_token": token})).success
 
 
@@ -133,17 +143,23 @@ async def test_entra_multi_tenant_needs_an_allow_list_and_checks_tid_against_iss
         "no tid": {"tid": None},
     }
     for what, changes in cases.items():
-        result = await provider.authenticate({"access_token": issuer.sign(rec["header"], rec["claims"], **changes)})
+        result = await provider.authenticate(
+            {"access_token": issuer.sign(rec["header"], rec["claims"], **changes)}
+        )
         assert not result.success, what
     both = presets.entra_id(audience="a", tenants=[tenant, other])
-    assert set(both.issuers) == {f"https://login.microsoftonline.com/{t}/v2.0" for t in (tenant, other)}
+    assert set(both.issuers) == {
+        f"https://login.microsoftonline.com/{t}/v2.0" for t in (tenant, other)
+    }
     v1 = presets.entra_id(audience="a", tenant_id=tenant, version=1)
     assert v1.issuers == (f"https://sts.windows.net/{tenant}/",)
 
 
 async def test_cognito_refuses_id_tokens() -> None:
     provider, issuer, rec = build("cognito")
-    id_token = issuer.sign(rec["header"], rec["claims"], token_use="id", client_id=None, aud=rec["client_id"])
+    id_token = issuer.sign(
+        rec["header"], rec["claims"], token_use="id", client_id=None, aud=rec["client_id"]
+    )
     assert not (await provider.authenticate({"access_token": id_token})).success
     wrong_use = issuer.sign(rec["header"], rec["claims"], token_use="id")
     result = await provider.authenticate({"access_token": wrong_use})
@@ -152,7 +168,9 @@ async def test_cognito_refuses_id_tokens() -> None:
 
 async def test_okta_requires_cid() -> None:
     provider, issuer, rec = build("okta")
-    result = await provider.authenticate({"access_token": issuer.sign(rec["header"], rec["claims"], cid=None)})
+    result = await provider.authenticate(
+        {"access_token": issuer.sign(rec["header"], rec["claims"], cid=None)}
+    )
     assert result.metadata["error"] == "missing required claim: cid"
 
 

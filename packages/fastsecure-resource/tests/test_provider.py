@@ -55,17 +55,28 @@ async def test_every_asymmetric_algorithm_verifies(algorithm: str) -> None:
 
 async def test_issuer_audience_and_time_claims(local_issuer: LocalIssuer) -> None:
     provider = local_issuer.provider(API, leeway=5)
-    assert await rejected(provider, local_issuer.token(audience="https://other")) == "invalid audience"
+    assert (
+        await rejected(provider, local_issuer.token(audience="https://other")) == "invalid audience"
+    )
     assert (await verify(provider, local_issuer.token(audience=["https://other", API]))).success
     now = int(time.time())
     assert await rejected(provider, local_issuer.token(claims={"exp": now - 10})) == "token expired"
     assert (await verify(provider, local_issuer.token(claims={"exp": now - 2}))).success  # leeway
-    assert await rejected(provider, local_issuer.token(claims={"nbf": now + 60})) == "token not yet valid"
-    assert await rejected(provider, local_issuer.token(claims={"iat": now + 60})) == "token not yet valid"
+    assert (
+        await rejected(provider, local_issuer.token(claims={"nbf": now + 60}))
+        == "token not yet valid"
+    )
+    assert (
+        await rejected(provider, local_issuer.token(claims={"iat": now + 60}))
+        == "token not yet valid"
+    )
     # Another issuer's token is refused before any key lookup: nothing is fetched for it.
     other = LocalIssuer("https://evil.example.test/")
     assert await rejected(provider, other.token(audience=API)) == "invalid issuer"
-    assert await rejected(provider, local_issuer.token(claims={"iss": "https://login.example.test"})) == "invalid issuer"
+    assert (
+        await rejected(provider, local_issuer.token(claims={"iss": "https://login.example.test"}))
+        == "invalid issuer"
+    )
     assert local_issuer.requests["/jwks"] == 1
 
 
@@ -87,7 +98,9 @@ async def test_typ_at_jwt_is_required_by_default(local_issuer: LocalIssuer) -> N
     for typ in (None, "JWT", "id_token+jwt", "dpop+jwt"):
         token = local_issuer.token(headers={"typ": typ})
         assert "access token" in await rejected(provider, token), typ
-    assert (await verify(provider, local_issuer.token(headers={"typ": "application/at+JWT"}))).success
+    assert (
+        await verify(provider, local_issuer.token(headers={"typ": "application/at+JWT"}))
+    ).success
     relaxed = local_issuer.provider(API, require_at_jwt=False)
     assert (await verify(relaxed, local_issuer.token(headers={"typ": None}))).success
     assert (await verify(relaxed, local_issuer.token(headers={"typ": "JWT"}))).success
@@ -98,7 +111,13 @@ async def test_typ_at_jwt_is_required_by_default(local_issuer: LocalIssuer) -> N
 async def test_headers_naming_keys_are_refused_without_any_fetch(header: str) -> None:
     issuer = LocalIssuer()
     provider = issuer.provider(API)
-    value: Any = {"kty": "EC"} if header == "jwk" else ["exp"] if header in ("crit", "x5c") else "https://attacker.example/keys"
+    value: Any = (
+        {"kty": "EC"}
+        if header == "jwk"
+        else ["exp"]
+        if header in ("crit", "x5c")
+        else "https://attacker.example/keys"
+    )
     seen: list[str] = []
     issuer.handle = _recording(issuer.handle, seen)  # type: ignore[method-assign]
     issuer.attach(provider)
@@ -133,7 +152,12 @@ async def test_algorithm_confusion_and_none_are_refused(local_issuer: LocalIssue
     unsigned = f"{b64({'alg': 'none', 'typ': 'at+jwt'})}.{b64(payload)}."
     assert await rejected(provider, unsigned) == "algorithm not allowed"
     # The key decides: an RS256 key never verifies a PS256 token, even with the same kid.
-    ps = jwt.encode(payload, rsa_issuer.signing_key.private_key, algorithm="PS256", headers={"kid": rsa_issuer.signing_key.kid, "typ": "at+jwt"})
+    ps = jwt.encode(
+        payload,
+        rsa_issuer.signing_key.private_key,
+        algorithm="PS256",
+        headers={"kid": rsa_issuer.signing_key.kid, "typ": "at+jwt"},
+    )
     assert await rejected(provider, ps) == "unknown key id"
 
 
@@ -144,13 +168,28 @@ async def test_symmetric_keys_in_a_key_set_are_never_used() -> None:
 
     def with_oct() -> dict[str, Any]:
         keys = original()["keys"]
-        oct_key = {"kty": "oct", "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode(), "kid": "hmac", "alg": "HS256"}
+        oct_key = {
+            "kty": "oct",
+            "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode(),
+            "kid": "hmac",
+            "alg": "HS256",
+        }
         return {"keys": [*keys, oct_key]}
 
     issuer.jwks = with_oct  # type: ignore[method-assign]
     provider = issuer.provider(API)
-    payload = {"iss": issuer.issuer, "aud": API, "sub": "x", "client_id": "c", "iat": int(time.time()), "exp": int(time.time()) + 60, "jti": "j"}
-    forged = jwt.encode(payload, secret, algorithm="HS256", headers={"kid": "hmac", "typ": "at+jwt"})
+    payload = {
+        "iss": issuer.issuer,
+        "aud": API,
+        "sub": "x",
+        "client_id": "c",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+        "jti": "j",
+    }
+    forged = jwt.encode(
+        payload, secret, algorithm="HS256", headers={"kid": "hmac", "typ": "at+jwt"}
+    )
     assert await rejected(provider, forged) == "algorithm not allowed"
     with pytest.raises(ConfigurationError):
         ResourceServerProvider(issuer=issuer.issuer, audience=API, algorithms=["HS256"])
@@ -158,7 +197,15 @@ async def test_symmetric_keys_in_a_key_set_are_never_used() -> None:
 
 async def test_malformed_tokens_are_401_never_500(local_issuer: LocalIssuer) -> None:
     provider = local_issuer.provider(API)
-    for token in ("", "a.b", "a.b.c", "x" * 20000, "....", f"{b64({'alg': 'ES256'})}.e30.", "Bearer"):
+    for token in (
+        "",
+        "a.b",
+        "a.b.c",
+        "x" * 20000,
+        "....",
+        f"{b64({'alg': 'ES256'})}.e30.",
+        "Bearer",
+    ):
         assert not (await verify(provider, token)).success
     assert not (await provider.authenticate({"access_token": 123})).success
     result = await provider.authenticate({"user_id": "alice"})
@@ -170,8 +217,19 @@ async def test_scope_claim_mappings() -> None:
     cases: list[tuple[Any, dict[str, Any], set[str]]] = [
         (claims.SCOPE, {"scope": "a b"}, {"a", "b"}),
         (claims.ENTRA_ID, {"scp": "user.read", "roles": ["Admin"]}, {"user.read", "Admin"}),
-        (claims.AUTH0, {"scope": "openid", "permissions": ["read:items"]}, {"openid", "read:items"}),
-        (claims.keycloak("my.api"), {"realm_access": {"roles": ["user"]}, "resource_access": {"my.api": {"roles": ["editor"]}}}, {"user", "editor"}),
+        (
+            claims.AUTH0,
+            {"scope": "openid", "permissions": ["read:items"]},
+            {"openid", "read:items"},
+        ),
+        (
+            claims.keycloak("my.api"),
+            {
+                "realm_access": {"roles": ["user"]},
+                "resource_access": {"my.api": {"roles": ["editor"]}},
+            },
+            {"user", "editor"},
+        ),
         (claims.COGNITO, {"scope": "x", "cognito:groups": ["admins"]}, {"x", "admins"}),
         (("scp",), {"scp": ["okta.read"]}, {"okta.read"}),
         (claims.SCOPE, {"scope": ["not", 3]}, set()),
@@ -194,7 +252,9 @@ async def test_checks_and_audience_claim(local_issuer: LocalIssuer) -> None:
     assert (await verify(provider, good)).success
     id_token = local_issuer.token(audience=None, client_id=API, claims={"token_use": "id"})
     assert await rejected(provider, id_token) == "not an access token"
-    other_client = local_issuer.token(audience=None, client_id="other", claims={"token_use": "access"})
+    other_client = local_issuer.token(
+        audience=None, client_id="other", claims={"token_use": "access"}
+    )
     assert await rejected(provider, other_client) == "invalid audience"
 
 
@@ -232,7 +292,9 @@ async def test_no_keys_at_all_is_503_and_the_issuer_is_not_hammered() -> None:
     app = _app(provider)
     async with _client(app) as http:
         for _ in range(20):
-            response = await http.get("/api/me", headers={"Authorization": f"Bearer {issuer.token_for(provider)}"})
+            response = await http.get(
+                "/api/me", headers={"Authorization": f"Bearer {issuer.token_for(provider)}"}
+            )
             assert response.status_code == 503
     # One discovery attempt per URL, then the failure backoff holds further attempts.
     assert sum(issuer.requests.values()) == 2
@@ -242,7 +304,9 @@ async def test_introspection_with_the_local_issuer() -> None:
     issuer = LocalIssuer()
     provider = issuer.provider(API, introspection=Introspection("api", "secret", cache_ttl=60))
     now = int(time.time())
-    good = issuer.opaque_token({"sub": "alice", "aud": API, "scope": "read", "exp": now + 60, "iss": issuer.issuer})
+    good = issuer.opaque_token(
+        {"sub": "alice", "aud": API, "scope": "read", "exp": now + 60, "iss": issuer.issuer}
+    )
     result = await verify(provider, good)
     assert result.success and result.user_id == "alice" and result.scopes == {"read"}
     assert (await verify(provider, good)).success
@@ -255,7 +319,10 @@ async def test_introspection_with_the_local_issuer() -> None:
         ({"aud": API}, "the token names no subject"),
     ):
         assert await rejected(provider, issuer.opaque_token(claims_)) == error
-    assert await rejected(provider, issuer.opaque_token({"sub": "a", "aud": API}, active=False)) == "token not active"
+    assert (
+        await rejected(provider, issuer.opaque_token({"sub": "a", "aud": API}, active=False))
+        == "token not active"
+    )
     assert await rejected(provider, "unknown-opaque-token") == "token not active"
     issuer.available = False
     with pytest.raises(IssuerUnavailableError):
@@ -287,9 +354,13 @@ async def test_requests_through_fastapi(local_issuer: LocalIssuer) -> None:
         response = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200 and response.json() == {"sub": "bob"}
         no_scope = local_issuer.token_for(provider, scopes=["write"])
-        assert (await http.get("/api/me", headers={"Authorization": f"Bearer {no_scope}"})).status_code == 403
+        assert (
+            await http.get("/api/me", headers={"Authorization": f"Bearer {no_scope}"})
+        ).status_code == 403
         response = await http.get("/api/me", headers={"Authorization": "Bearer nope"})
-        assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
+        assert response.status_code == 401 and response.headers["www-authenticate"].startswith(
+            "Bearer"
+        )
         assert (await http.get("/api/me")).status_code == 401
         twice = [("authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}")]
         assert (await http.get("/api/me", headers=twice)).status_code == 400
@@ -298,17 +369,42 @@ async def test_requests_through_fastapi(local_issuer: LocalIssuer) -> None:
 async def test_openapi_schemes() -> None:
     issuer = LocalIssuer()
     oidc = issuer.provider(API)
-    oauth = issuer.provider(API, authorization_url="https://i/authorize", token_url="https://i/token", openapi_scopes={"read": "Read"})
+    oauth = issuer.provider(
+        API,
+        authorization_url="https://i/authorize",
+        token_url="https://i/token",
+        openapi_scopes={"read": "Read"},
+    )
     machine = issuer.provider(API, token_url="https://i/token")
     bare = issuer.provider(API, jwks_uri="https://issuer.example.test/jwks", discovery="oauth")
-    assert oidc.security_schemes()[0].model.model_dump(mode="json", exclude_none=True, by_alias=True) == {
+    assert oidc.security_schemes()[0].model.model_dump(
+        mode="json", exclude_none=True, by_alias=True
+    ) == {
         "type": "openIdConnect",
         "openIdConnectUrl": "https://issuer.example.test/.well-known/openid-configuration",
     }
-    flows = oauth.security_schemes()[0].model.model_dump(mode="json", exclude_none=True, by_alias=True)["flows"]
-    assert flows == {"authorizationCode": {"authorizationUrl": "https://i/authorize", "tokenUrl": "https://i/token", "scopes": {"read": "Read"}}}
-    assert "clientCredentials" in machine.security_schemes()[0].model.model_dump(mode="json", exclude_none=True, by_alias=True)["flows"]
-    assert bare.security_schemes()[0].model.model_dump(mode="json", exclude_none=True, by_alias=True)["scheme"] == "bearer"
+    flows = oauth.security_schemes()[0].model.model_dump(
+        mode="json", exclude_none=True, by_alias=True
+    )["flows"]
+    assert flows == {
+        "authorizationCode": {
+            "authorizationUrl": "https://i/authorize",
+            "tokenUrl": "https://i/token",
+            "scopes": {"read": "Read"},
+        }
+    }
+    assert (
+        "clientCredentials"
+        in machine.security_schemes()[0].model.model_dump(
+            mode="json", exclude_none=True, by_alias=True
+        )["flows"]
+    )
+    assert (
+        bare.security_schemes()[0].model.model_dump(mode="json", exclude_none=True, by_alias=True)[
+            "scheme"
+        ]
+        == "bearer"
+    )
     app = _app(oidc)
     schema = app.openapi()
     assert schema["components"]["securitySchemes"]["issuer"]["type"] == "openIdConnect"
@@ -327,9 +423,13 @@ async def test_explain_and_any_with_our_own_jwts(local_issuer: LocalIssuer) -> N
     external = local_issuer.token_for(manager.get_provider("issuer"), sub="ext", scopes=["read"])  # type: ignore[arg-type]
     ours = (await own.authenticate({"user_id": "me", "scopes": ["read"]})).access_token
     for token, user in ((external, "ext"), (ours, "me")):
-        result = await manager.authenticate("/api/x", {"jwt": {"access_token": token}, "issuer": {"access_token": token}})
+        result = await manager.authenticate(
+            "/api/x", {"jwt": {"access_token": token}, "issuer": {"access_token": token}}
+        )
         assert result.success and result.user_id == user
-    trace = await manager.explain("/api/x", {"jwt": {"access_token": external}, "issuer": {"access_token": external}})
+    trace = await manager.explain(
+        "/api/x", {"jwt": {"access_token": external}, "issuer": {"access_token": external}}
+    )
     outcomes = {p.provider: p.outcome for p in trace.providers}
     assert outcomes == {"jwt": "rejected", "issuer": "authenticated"}
 
@@ -339,7 +439,9 @@ async def test_verify_raises_a_typed_rejection(local_issuer: LocalIssuer) -> Non
     assert (await provider.verify(local_issuer.token_for(provider)))["sub"] == "user"
     with pytest.raises(TokenRejectedError):
         await provider.verify(local_issuer.token(audience="nope"))
-    assert await provider.validate_authentication({"access_token": local_issuer.token_for(provider)})
+    assert await provider.validate_authentication(
+        {"access_token": local_issuer.token_for(provider)}
+    )
     assert not await provider.validate_authentication({"access_token": "x.y.z"})
     assert not await provider.validate_authentication({})
 

@@ -60,7 +60,7 @@ async def fetch_json(
     url: str,
     what: str,
     *,
-    timeout: float,
+    deadline: float,
     data: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
 ) -> Document:
@@ -77,7 +77,7 @@ async def fetch_json(
     try:
         # httpx times connect and each read apart; an issuer dripping bytes would never trip
         # them, so the whole exchange also gets one deadline.
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline):
             request = client.build_request(method, url, data=data, headers=headers)
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
@@ -93,7 +93,7 @@ async def fetch_json(
             finally:
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
-        raise IssuerUnavailableError(f"{what}: no answer within {timeout:g}s") from None
+        raise IssuerUnavailableError(f"{what}: no answer within {deadline:g}s") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise IssuerUnavailableError(f"{what}: request failed ({type(exc).__name__})") from None
     try:

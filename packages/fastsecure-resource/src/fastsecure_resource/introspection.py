@@ -93,7 +93,9 @@ class Introspector:
         if task is None or task.get_loop() is not loop:
             if self._failed_at is not None and now - self._failed_at < self.failure_backoff:
                 # A down endpoint is not asked once per request.
-                raise IssuerUnavailableError("introspection: the issuer was unreachable moments ago")
+                raise IssuerUnavailableError(
+                    "introspection: the issuer was unreachable moments ago"
+                )
             # One task per token, awaited through shield: a caller that goes away does not
             # cancel the call the others wait for.
             task = loop.create_task(self._call(token))
@@ -120,7 +122,7 @@ class Introspector:
             "POST",
             endpoint,
             "introspection",
-            timeout=self.timeout,
+            deadline=self.timeout,
             data={"token": token, "token_type_hint": "access_token"},
             auth=(self.config.client_id, self.config.client_secret),
         )

@@ -38,9 +38,7 @@ from .exceptions import IssuerUnavailableError
 logger = logging.getLogger("fastsecure.resource")
 
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {*RSA_ALGORITHMS, "ES256", "ES384", "ES512", "ES256K", "EdDSA"}
-)
+ASYMMETRIC_ALGORITHMS = frozenset({*RSA_ALGORITHMS, "ES256", "ES384", "ES512", "ES256K", "EdDSA"})
 """Every algorithm a published key may be used with; HMAC and ``none`` are never among them."""
 _CURVE_ALGORITHM = {
     ("EC", "P-256"): "ES256",
@@ -118,7 +116,9 @@ class KeySet:
         return self.keys.get((kid, alg))
 
 
-def parse_key_set(document: Mapping[str, Any], allowed: Iterable[str]) -> dict[tuple[str | None, str], PyJWK]:
+def parse_key_set(
+    document: Mapping[str, Any], allowed: Iterable[str]
+) -> dict[tuple[str | None, str], PyJWK]:
     """Every usable signing key of a JWK Set, one PyJWK per ``(kid, alg)``."""
     raw = document.get("keys")
     if not isinstance(raw, list):
@@ -170,7 +170,7 @@ class JWKSCache:
         default_ttl: seconds to cache a set served without ``Cache-Control``.
         min_ttl, max_ttl: bounds on the cache time whatever the issuer says.
         refresh_ahead: fraction of the cache time after which a background refresh starts.
-        unknown_kid_interval: least seconds between two fetches caused by unknown ``kid``\\ s.
+        unknown_kid_interval: least seconds between two fetches caused by unknown kids.
         failure_backoff: least seconds between a failed fetch and the next attempt.
         max_stale: seconds past expiry the last good set keeps serving while fetches
             fail; ``None`` for as long as it takes.
@@ -250,7 +250,9 @@ class JWKSCache:
         inflight = self._inflight
         if inflight is not None and not inflight.done() and _same_loop(inflight):
             current = await self._join(inflight)
-        elif self._unknown_kid_at is None or now - self._unknown_kid_at >= self.unknown_kid_interval:
+        elif (
+            self._unknown_kid_at is None or now - self._unknown_kid_at >= self.unknown_kid_interval
+        ):
             self._unknown_kid_at = now
             self.stats.unknown_kid_fetches += 1
             try:
@@ -326,7 +328,7 @@ class JWKSCache:
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
         try:
             uri = self._uri if isinstance(self._uri, str) else await self._uri()
-            document = await fetch_json(self._client(), "GET", uri, "JWKS", timeout=self.timeout)
+            document = await fetch_json(self._client(), "GET", uri, "JWKS", deadline=self.timeout)
             keys = parse_key_set(document.data, self.algorithms)
             if not keys:
                 raise IssuerUnavailableError("JWKS: the key set holds no usable signing key")
@@ -347,7 +349,9 @@ class JWKSCache:
             refresh_at=now + ttl * self.refresh_ahead,
             expires_at=now + ttl,
         )
-        logger.debug("fastsecure-resource: JWKS fetched (%s), %d keys, ttl %gs", reason, len(keys), ttl)
+        logger.debug(
+            "fastsecure-resource: JWKS fetched (%s), %d keys, ttl %gs", reason, len(keys), ttl
+        )
         return self._set
 
 

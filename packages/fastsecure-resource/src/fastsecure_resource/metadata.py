@@ -88,9 +88,13 @@ class IssuerMetadata:
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         async with self._lock:
-            if self.document is not None:
-                return self.document  # another caller discovered while this one waited
-            if self._failed_at is not None and time.monotonic() - self._failed_at < self.failure_backoff:
+            found = self._current()
+            if found is not None:
+                return found  # another caller discovered while this one waited
+            if (
+                self._failed_at is not None
+                and time.monotonic() - self._failed_at < self.failure_backoff
+            ):
                 raise IssuerUnavailableError("discovery: the issuer was unreachable moments ago")
             try:
                 self.document = await self._discover()
@@ -98,6 +102,9 @@ class IssuerMetadata:
                 self._failed_at = time.monotonic()
                 raise
             return self.document
+
+    def _current(self) -> dict[str, Any] | None:
+        return self.document
 
     async def endpoint(self, name: str) -> str:
         """A URL of the metadata (``jwks_uri``, ``introspection_endpoint``...), checked."""
@@ -115,7 +122,7 @@ class IssuerMetadata:
             self.fetches += 1
             try:
                 document = await fetch_json(
-                    self._client(), "GET", url, "discovery", timeout=self.timeout
+                    self._client(), "GET", url, "discovery", deadline=self.timeout
                 )
             except IssuerUnavailableError as exc:
                 error = exc

@@ -46,7 +46,9 @@ def auth0(
                 "jwks_uri": f"{issuer}.well-known/jwks.json",
                 "algorithms": ("RS256", "PS256"),
                 "require_at_jwt": rfc9068,
-                "required_claims": RFC9068_CLAIMS if rfc9068 else ("iss", "exp", "aud", "sub", "iat"),
+                "required_claims": RFC9068_CLAIMS
+                if rfc9068
+                else ("iss", "exp", "aud", "sub", "iat"),
                 "scope_claims": claims.AUTH0,
                 "authorization_url": f"{issuer}authorize",
                 "token_url": f"{issuer}oauth/token",
@@ -119,7 +121,9 @@ def entra_id(
         raise ConfigurationError("version is 1 or 2")
 
     def issuer_of(tenant: str) -> str:
-        return f"{ENTRA_LOGIN}/{tenant}/v2.0" if version == 2 else f"https://sts.windows.net/{tenant}/"
+        return (
+            f"{ENTRA_LOGIN}/{tenant}/v2.0" if version == 2 else f"https://sts.windows.net/{tenant}/"
+        )
 
     def tenant_check(values: Mapping[str, Any]) -> str | None:
         tid = values.get("tid")

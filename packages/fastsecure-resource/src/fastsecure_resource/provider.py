@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 import httpx
 import jwt
@@ -84,7 +84,7 @@ def _segment(token: str, index: int) -> dict[str, Any]:
     return value
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -251,14 +251,15 @@ class ResourceServerProvider(AuthenticationProvider):
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(issuer={list(self.issuers)!r}, audience={list(self.audiences)!r})"
+        name = type(self).__name__
+        return f"{name}(issuer={list(self.issuers)!r}, audience={list(self.audiences)!r})"
 
     async def _discovered_jwks_uri(self) -> str:
-        assert self.metadata is not None  # noqa: S101 - the constructor ensures it
+        assert self.metadata is not None
         return await self.metadata.endpoint("jwks_uri")
 
     async def _discovered_introspection_endpoint(self) -> str:
-        assert self.metadata is not None  # noqa: S101 - the constructor ensures it
+        assert self.metadata is not None
         return await self.metadata.endpoint("introspection_endpoint")
 
     # --- the provider contract -----------------------------------------------------------
@@ -389,7 +390,7 @@ class ResourceServerProvider(AuthenticationProvider):
     # --- opaque tokens -------------------------------------------------------------------
 
     async def _introspect(self, token: str) -> dict[str, Any]:
-        assert self._introspector is not None  # noqa: S101 - verify() checked
+        assert self._introspector is not None
         claims = await self._introspector.introspect(token)
         if claims is None:
             raise TokenRejectedError("token not active")
@@ -403,10 +404,10 @@ class ResourceServerProvider(AuthenticationProvider):
         iss = claims.get("iss")
         if iss is not None and iss not in self.issuers:
             raise TokenRejectedError("invalid issuer")
-        assert self.introspection is not None  # noqa: S101
-        if self.introspection.require_audience and not set(
-            strings(claims.get("aud"))
-        ).intersection(self.audiences):
+        assert self.introspection is not None
+        if self.introspection.require_audience and not set(strings(claims.get("aud"))).intersection(
+            self.audiences
+        ):
             raise TokenRejectedError("invalid audience")
         if str(claims.get("token_type", "access_token")).lower() in ("refresh_token", "id_token"):
             raise TokenRejectedError("not an access token")
@@ -473,7 +474,9 @@ class ResourceServerProvider(AuthenticationProvider):
                 else None,
                 clientCredentials=None
                 if self.authorization_url
-                else OAuthFlowClientCredentials(tokenUrl=self.token_url, scopes=self.openapi_scopes),
+                else OAuthFlowClientCredentials(
+                    tokenUrl=self.token_url, scopes=self.openapi_scopes
+                ),
             )
             return [OAuth2(flows=flows, scheme_name=self.provider_name, auto_error=False)]
         if self.metadata is not None and self.metadata.urls[0].endswith("/openid-configuration"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +30,11 @@ from jwt.algorithms import get_default_algorithms
 
 from .provider import ResourceServerProvider
 
-_CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+_CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
+    "ES256": ec.SECP256R1,
+    "ES384": ec.SECP384R1,
+    "ES512": ec.SECP521R1,
+}
 _ALGORITHMS = get_default_algorithms()
 
 
@@ -224,7 +228,9 @@ class LocalIssuer:
             return httpx.Response(200, json=self.jwks(), headers=headers)
         if str(request.url) == self.introspection_endpoint and request.method == "POST":
             form = dict(httpx.QueryParams(request.content.decode()))
-            return httpx.Response(200, json=self.opaque.get(form.get("token", ""), {"active": False}))
+            return httpx.Response(
+                200, json=self.opaque.get(form.get("token", ""), {"active": False})
+            )
         return httpx.Response(404)
 
     def transport(self) -> httpx.MockTransport:
@@ -240,7 +246,9 @@ class LocalIssuer:
         provider._http.use(self.client())
         return provider
 
-    def provider(self, audience: str | list[str] = "https://api.example.test", **options: Any) -> ResourceServerProvider:
+    def provider(
+        self, audience: str | list[str] = "https://api.example.test", **options: Any
+    ) -> ResourceServerProvider:
         """A provider for this issuer, already attached."""
         return self.attach(ResourceServerProvider(issuer=self.issuer, audience=audience, **options))
 
