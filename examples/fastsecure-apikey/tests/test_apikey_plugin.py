@@ -1,8 +1,9 @@
 import httpx
+import pytest
 from fastapi import Depends, FastAPI
 
 from fastsecure import AuthenticationManager
-from fastsecure.testing import assert_plugin_discovered
+from fastsecure.testing import assert_plugin_discovered, raw_request
 
 
 def test_plugin_is_discovered() -> None:
@@ -48,3 +49,22 @@ def test_security_scheme_in_openapi() -> None:
     app, _ = _app()
     schemes = app.openapi()["components"]["securitySchemes"]
     assert schemes == {"apikey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+
+
+# Each row: the X-API-Key header lines of one request. The default extract_credentials reads
+# the header through fastsecure.credentials.single_header, so every row is 400, even when
+# both copies are the same valid key: a proxy in front may have checked the other one.
+AMBIGUOUS = {
+    "same valid key twice": [b"k-1", b"k-1"],
+    "valid key first": [b"k-1", b"nope"],
+    "valid key last": [b"nope", b"k-1"],
+    "two valid keys": [b"k-2", b"k-1"],
+}
+
+
+@pytest.mark.parametrize("case", list(AMBIGUOUS))
+async def test_a_key_presented_twice_is_400(case: str) -> None:
+    app, _ = _app()
+    assert await raw_request(app, "/svc/data", [(b"x-api-key", b"k-1")]) == 200
+    lines = [(b"x-api-key", value) for value in AMBIGUOUS[case]]
+    assert await raw_request(app, "/svc/data", lines) == 400
