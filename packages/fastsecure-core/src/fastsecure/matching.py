@@ -3,9 +3,15 @@
 A segment trie, so lookup cost depends on the path's depth, not on how many requirements
 exist.
 
-Pattern syntax: a literal segment; ``*`` or ``{name}`` for exactly one segment; ``**`` as the
-last segment for zero or more trailing segments (``/admin/**`` covers ``/admin`` too). The
-query string is ignored and one trailing slash is insignificant.
+Pattern syntax: a literal segment; ``*`` or ``{name}`` for exactly one segment (Starlette's
+one-segment converters ``{name:str}``, ``{name:int}``, ``{name:float}``, ``{name:uuid}`` too);
+``**`` or Starlette's ``{name:path}`` as the last segment for zero or more trailing segments
+(``/admin/**`` covers ``/admin`` too). Any other converter, or ``{name:path}`` before the
+last segment, is refused when the pattern is added: a pattern never silently means less
+than the route it was copied from. One trailing slash is insignificant.
+
+Request paths are judged by :meth:`fastsecure.engine.Engine.resolve`, which refuses any
+path that this table could read differently from the router before matching it.
 
 Specificity, whatever the registration order: paths are compared segment by segment from
 the left, and at the first segment where two matching patterns differ, a literal beats a
@@ -23,7 +29,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-_PARAM = re.compile(r"^\{[^{}/]+\}$")
+_PARAM = re.compile(r"^\{(?P<name>[^{}/:]+)(?::(?P<converter>[^{}/]*))?\}$")
+ONE_SEGMENT_CONVERTERS = frozenset({"str", "int", "float", "uuid"})
 
 
 def split_path(path: str) -> list[str]:
@@ -37,8 +44,12 @@ def split_path(path: str) -> list[str]:
 
 
 def canonical_path(path: str) -> str:
-    """The path as a normalizing proxy would see it: slashes merged, dot segments resolved."""
-    path = path.split("?", 1)[0]
+    """The path as a normalizing proxy or file server would see it.
+
+    Backslashes are separators (as on a file system that treats them so), slashes are
+    merged and dot segments resolved.
+    """
+    path = path.split("?", 1)[0].replace("\\", "/")
     if not path.startswith("/"):
         path = "/" + path
     normalized = posixpath.normpath(re.sub(r"/{2,}", "/", path))
@@ -55,12 +66,19 @@ def normalize_pattern(pattern: str) -> tuple[str, ...]:
     segments = split_path(pattern)
     out = []
     for i, segment in enumerate(segments):
-        if segment == "**":
+        param = _PARAM.match(segment)
+        converter = param.group("converter") if param else None
+        if segment == "**" or converter == "path":
             if i != len(segments) - 1:
-                raise ValueError(f"'**' may only end a pattern: {pattern!r}")
+                raise ValueError(f"{segment!r} may only end a pattern: {pattern!r}")
             out.append("**")
-        elif segment == "*" or _PARAM.match(segment):
+        elif segment == "*" or (param and converter in (None, *ONE_SEGMENT_CONVERTERS)):
             out.append("*")
+        elif param:
+            raise ValueError(
+                f"unknown path converter {converter!r} in {pattern!r}: use one of "
+                f"{', '.join(sorted(ONE_SEGMENT_CONVERTERS))} (one segment) or path (the rest)"
+            )
         elif "*" in segment or "{" in segment or "}" in segment:
             raise ValueError(f"wildcards must fill a whole segment: {pattern!r}")
         else:
