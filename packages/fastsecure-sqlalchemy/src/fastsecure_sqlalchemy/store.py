@@ -6,10 +6,11 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     MetaData,
@@ -42,13 +43,25 @@ from fastsecure import SessionStore, StoreUnavailableError, TokenStore
 from fastsecure.results import UserId
 from fastsecure.stores import SessionCreation, SessionRecord, as_utc, hash_session_id, utcnow
 
+from ._errors import MY_DEADLOCK, FailureLog, error_code, is_already_exists, is_unique_violation
 from .schema import DEFAULT_PREFIX, USER_ID_LENGTH, StoreTables, define_tables
 from .schema import tables as default_tables
 
 logger = logging.getLogger("fastsecure.sqlalchemy")
 
-_MYSQL_DEADLOCK = 1213
+T = TypeVar("T")
+
 _DEADLOCK_RETRIES = 5
+# create_tables may wait for another process's DDL, so it gets a longer bound than a call.
+_DDL_TIMEOUT = 60.0
+# One advisory-lock id for every store's DDL: the first 8 bytes of a fixed SHA-256.
+_DDL_LOCK_ID = int.from_bytes(
+    hashlib.sha256(b"fastsecure_sqlalchemy.create_tables").digest()[:8], "big", signed=True
+)
+# Exceptions from these packages are database failures even if SQLAlchemy did not wrap them.
+_DRIVER_MODULES = frozenset(
+    ("asyncpg", "psycopg", "psycopg2", "aiomysql", "pymysql", "asyncmy", "aiosqlite", "sqlite3")
+)
 
 
 def _utc(value: datetime) -> datetime:
@@ -142,6 +155,9 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         self.dialect: str = self.engine.dialect.name
         self._auto_create = auto_create_tables
         self._create_lock = asyncio.Lock()
+        self._ddl_timeout = max(operation_timeout, _DDL_TIMEOUT)
+        self._failures = FailureLog(self.dialect)
+        self._abandoned: set[asyncio.Future[Any]] = set()
         s = tables.sessions
         self._session_columns = (
             s.c.user_id,
@@ -156,31 +172,60 @@ class DatabaseSessionStore(SessionStore, TokenStore):
 
     # --- plumbing ------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        """Bound the call in time; "cannot reach the database" becomes StoreUnavailableError."""
+    async def _bounded(
+        self,
+        operation: str,
+        work: Callable[[], Awaitable[T]],
+        *,
+        budget: float | None = None,
+    ) -> T:
+        """Run ``work`` within the operation timeout; every database failure is 503.
+
+        The work runs in a task of its own so the deadline is when the caller gets its
+        answer, retries, pool wait and connection cleanup included: on a frozen server the
+        cleanup of a cancelled call (rolling back, closing the connection) can hang too, so
+        the cancelled task finishes it in the background instead of inside the budget.
+        """
+        task = asyncio.ensure_future(self._prepared(work))
         try:
-            async with asyncio.timeout(self._timeout):
-                if self._auto_create:
-                    await self._create_once()
-                yield
-        except (TimeoutError, OSError, sa_exc.TimeoutError) as exc:
-            raise StoreUnavailableError(
-                f"{self.dialect} session store unavailable: {type(exc).__name__}"
-            ) from exc
-        except sa_exc.DBAPIError as exc:
-            if exc.connection_invalidated or isinstance(
-                exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
-            ):
-                raise StoreUnavailableError(
-                    f"{self.dialect} session store unavailable: {type(exc.orig).__name__}"
-                ) from exc
+            done, _ = await asyncio.wait((task,), timeout=budget or self._timeout)
+        except asyncio.CancelledError:
+            self._abandon(task)
             raise
+        if not done:
+            self._abandon(task)
+            raise self._failures.unavailable(operation, TimeoutError())
+        try:
+            result = task.result()
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            if not _is_store_failure(exc):
+                raise
+            raise self._failures.unavailable(operation, exc) from exc
+        if self._failures.failing:
+            self._failures.recovered()
+        return result
+
+    async def _prepared(self, work: Callable[[], Awaitable[T]]) -> T:
+        if self._auto_create:
+            await self._create_once()
+        return await work()
+
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("abandoned %s call ended with %s", self.dialect, type(task.exception()))
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
         """One connection for one statement; the statement commits on its own."""
-        async with self._guard(), self.engine.connect() as conn:
+        async with self.engine.connect() as conn:
             yield conn
             if conn.in_transaction():
                 await conn.commit()
@@ -209,25 +254,65 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             return
         async with self._create_lock:
             if self._auto_create:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(
-                        self.tables.metadata.create_all, tables=list(self.tables.all)
-                    )
+                await self._create_all()
                 self._auto_create = False
 
-    async def create_tables(self) -> None:
-        """Create the store's tables and indexes where missing (``CREATE TABLE IF NOT EXISTS``).
+    async def _create_all(self) -> None:
+        """``create_all`` serialized across processes; "already exists" is success.
 
-        For apps without migrations; with Alembic, include :data:`~fastsecure_sqlalchemy.metadata`
-        (or the tables from :func:`~fastsecure_sqlalchemy.define_tables`) instead.
+        ``create_all`` checks, then creates: two processes starting together both find no
+        table and both create. PostgreSQL takes a transaction advisory lock (its DDL is
+        transactional, so the second process sees the committed tables), MariaDB/MySQL a
+        named lock (``GET_LOCK``), SQLite its write lock (``BEGIN IMMEDIATE``). A conflict
+        that still happens (another tool's DDL) is retried; the retry finds the tables.
         """
-        async with self._guard(), self.engine.begin() as conn:
-            await conn.run_sync(self.tables.metadata.create_all, tables=list(self.tables.all))
+        for attempt in range(3):
+            try:
+                await self._create_all_locked()
+                return
+            except sa_exc.DBAPIError as exc:
+                if attempt == 2 or not is_already_exists(exc):
+                    raise
+
+    async def _create_all_locked(self) -> None:
+        create = self.tables.metadata.create_all
+        tables = list(self.tables.all)
+        if self.dialect in ("mysql", "mariadb"):
+            name = f"fastsecure:{self.engine.url.database}:{self.tables.prefix}"[:64]
+            wait = max(1, math.ceil(self._ddl_timeout))
+            async with self.engine.connect() as conn:
+                got = (await conn.execute(select(func.get_lock(name, wait)))).scalar()
+                if got != 1:
+                    raise TimeoutError("another process holds the create_tables lock")
+                try:
+                    await conn.run_sync(create, tables=tables)
+                finally:
+                    await conn.execute(select(func.release_lock(name)))
+            return
+        async with self._transaction(immediate=True) as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(select(func.pg_advisory_xact_lock(_DDL_LOCK_ID)))
+            await conn.run_sync(create, tables=tables)
+
+    async def create_tables(self) -> None:
+        """Create the store's tables and indexes where missing; safe on every start-up.
+
+        Any number of processes may call it at once on an empty database: the creation is
+        serialized by a database lock and a table another process created counts as
+        created. For apps without migrations; with Alembic, include
+        :data:`~fastsecure_sqlalchemy.metadata` (or the tables from
+        :func:`~fastsecure_sqlalchemy.define_tables`) instead.
+        """
+        await self._bounded("create_tables", self._create_all, budget=self._ddl_timeout)
 
     async def drop_tables(self) -> None:
         """Drop the store's tables (tests, uninstall); every session and revocation is lost."""
-        async with self._guard(), self.engine.begin() as conn:
-            await conn.run_sync(self.tables.metadata.drop_all, tables=list(self.tables.all))
+
+        async def work() -> None:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(self.tables.metadata.drop_all, tables=list(self.tables.all))
+
+        await self._bounded("drop_tables", work, budget=self._ddl_timeout)
 
     async def aclose(self) -> None:
         """Dispose of the engine when this store built it from a URL."""
@@ -272,24 +357,47 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         """Insert a session; False when the id is already taken."""
         user, kind = _encode_user(user_id)
         values = self._row_values(user, kind, session_id, expires_at, metadata, utcnow())
+        return await self._bounded("create_session", lambda: self._insert_session(values))
+
+    async def _insert_session(self, values: dict[str, Any]) -> bool:
         try:
             async with self._connect() as conn:
                 await conn.execute(insert(self.tables.sessions), values)
-        except sa_exc.IntegrityError:
+        except sa_exc.IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
             return False
         return True
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The live session, by primary key: one indexed SELECT, no write."""
         id_hash = hash_session_id(session_id)
-        async with self._connect() as conn:
-            row = (await conn.execute(self._get_stmt, {"id_hash": id_hash})).first()
+
+        async def work() -> Any:
+            async with self._connect() as conn:
+                return (await conn.execute(self._get_stmt, {"id_hash": id_hash})).first()
+
+        row = await self._bounded("get_session", work)
         if row is None:
             return None
         record = self._record(row, id_hash)
         if record["expires_at"] <= utcnow():
             return None
         return record
+
+    async def _rowcount(self, operation: str, stmt: Any, *, conflict: bool = False) -> int:
+        """Run one write statement; its row count. ``conflict``: a duplicate key counts 0."""
+
+        async def work() -> int:
+            try:
+                async with self._connect() as conn:
+                    return int((await conn.execute(stmt)).rowcount)
+            except sa_exc.IntegrityError as exc:
+                if conflict and is_unique_violation(exc):
+                    return 0
+                raise
+
+        return await self._bounded(operation, work)
 
     async def update_session(self, session_id: str, metadata: dict[str, Any]) -> bool:
         """Replace the metadata of a live session."""
@@ -299,9 +407,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             .where(s.c.id_hash == hash_session_id(session_id), s.c.expires_at > _utc(utcnow()))
             .values(data=json.dumps(metadata, separators=(",", ":")))
         )
-        async with self._connect() as conn:
-            result = await conn.execute(stmt)
-        return bool(result.rowcount)
+        return bool(await self._rowcount("update_session", stmt))
 
     async def touch_session(self, session_id: str, last_seen: datetime) -> bool:
         """Set ``last_seen`` in one UPDATE (no read first)."""
@@ -311,9 +417,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             .where(s.c.id_hash == hash_session_id(session_id), s.c.expires_at > _utc(utcnow()))
             .values(last_seen=_utc(last_seen))
         )
-        async with self._connect() as conn:
-            result = await conn.execute(stmt)
-        return bool(result.rowcount)
+        return bool(await self._rowcount("touch_session", stmt))
 
     async def rotate_session(self, old_session_id: str, new_session_id: str) -> bool:
         """Re-key a live session in one UPDATE, so the old id stops working at the same instant."""
@@ -323,12 +427,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             .where(s.c.id_hash == hash_session_id(old_session_id), s.c.expires_at > _utc(utcnow()))
             .values(id_hash=hash_session_id(new_session_id))
         )
-        try:
-            async with self._connect() as conn:
-                result = await conn.execute(stmt)
-        except sa_exc.IntegrityError:
-            return False
-        return bool(result.rowcount)
+        return bool(await self._rowcount("rotate_session", stmt, conflict=True))
 
     async def delete_session(self, session_id: str) -> bool:
         """Remove the session; True when it existed."""
@@ -337,9 +436,9 @@ class DatabaseSessionStore(SessionStore, TokenStore):
     async def delete_session_by_key(self, session_key: str) -> bool:
         """Remove the session a listing named by its ``session_key`` (the id's hash)."""
         s = self.tables.sessions
-        async with self._connect() as conn:
-            result = await conn.execute(delete(s).where(s.c.id_hash == session_key))
-        return bool(result.rowcount)
+        return bool(
+            await self._rowcount("delete_session", delete(s).where(s.c.id_hash == session_key))
+        )
 
     def _user_filter(self, user: str, kind: str) -> ColumnElement[bool]:
         s = self.tables.sessions
@@ -358,24 +457,26 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         user, kind = _encode_user(user_id)
         s = self.tables.sessions
         stmt = self._user_select(user, kind).where(s.c.expires_at > _utc(utcnow()))
-        async with self._connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+
+        async def work() -> Sequence[Any]:
+            async with self._connect() as conn:
+                return (await conn.execute(stmt)).all()
+
+        rows = await self._bounded("get_user_sessions", work)
         return [self._record(row, row.id_hash) for row in rows]
 
     async def delete_user_sessions(self, user_id: UserId) -> int:
         """Log the user out everywhere in one DELETE."""
         user, kind = _encode_user(user_id)
         s = self.tables.sessions
-        async with self._connect() as conn:
-            result = await conn.execute(delete(s).where(self._user_filter(user, kind)))
-        return int(result.rowcount)
+        stmt = delete(s).where(self._user_filter(user, kind))
+        return await self._rowcount("delete_user_sessions", stmt)
 
     async def cleanup_expired_sessions(self) -> int:
         """Remove every expired session in one DELETE (uses the ``expires_at`` index)."""
         s = self.tables.sessions
-        async with self._connect() as conn:
-            result = await conn.execute(delete(s).where(s.c.expires_at <= _utc(utcnow())))
-        return int(result.rowcount)
+        stmt = delete(s).where(s.c.expires_at <= _utc(utcnow()))
+        return await self._rowcount("cleanup_expired_sessions", stmt)
 
     async def create_session_limited(
         self,
@@ -393,7 +494,8 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         advisory lock on PostgreSQL, a row lock on the user's ``session_locks`` row on
         MySQL/MariaDB (and other dialects), SQLite's write lock (BEGIN IMMEDIATE). Inside
         it, expired sessions are removed, then the oldest live ones make room (or the
-        login is refused), then the new session is inserted.
+        login is refused), then the new session is inserted. Deadlock retries count
+        against the one operation timeout.
         """
         if max_sessions is None or max_sessions <= 0:
             created = await self.create_session(user_id, session_id, expires_at, metadata)
@@ -402,7 +504,8 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         key = _lock_key(user, kind)
         values = self._row_values(user, kind, session_id, expires_at, metadata, utcnow())
         uses_lock_row = self.dialect not in ("postgresql", "sqlite")
-        async with self._guard():
+
+        async def work() -> SessionCreation:
             if uses_lock_row:
                 await self._ensure_lock_row(key.hex())
             for attempt in range(_DEADLOCK_RETRIES):
@@ -410,12 +513,16 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                     return await self._create_limited(
                         key, user, kind, values, max_sessions, evict_oldest
                     )
-                except sa_exc.IntegrityError:
+                except sa_exc.IntegrityError as exc:
+                    if not is_unique_violation(exc):
+                        raise
                     return SessionCreation(created=False)
                 except sa_exc.OperationalError as exc:
-                    if not _is_deadlock(exc) or attempt == _DEADLOCK_RETRIES - 1:
+                    if error_code(exc) != MY_DEADLOCK or attempt == _DEADLOCK_RETRIES - 1:
                         raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return await self._bounded("create_session_limited", work)
 
     async def _ensure_lock_row(self, user_key: str) -> None:
         """The user's lock row, inserted (committed) before any transaction locks it.
@@ -432,8 +539,10 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             try:
                 await conn.execute(_insert_ignore(locks, self.dialect), {"user_key": user_key})
                 await conn.commit()
-            except sa_exc.IntegrityError:
+            except sa_exc.IntegrityError as exc:
                 await conn.rollback()
+                if not is_unique_violation(exc):
+                    raise
 
     async def _create_limited(
         self,
@@ -474,41 +583,50 @@ class DatabaseSessionStore(SessionStore, TokenStore):
 
     # --- TokenStore ---------------------------------------------------------------------------
 
-    async def _upsert_expiry(self, table: Table, key: str, expires_at: datetime) -> None:
+    async def _upsert_expiry(
+        self, operation: str, table: Table, key: str, expires_at: datetime
+    ) -> None:
         key_column = table.primary_key.columns.values()[0].name
         values = {key_column: hash_session_id(key), "expires_at": _utc(expires_at)}
-        async with self._connect() as conn:
-            if self.dialect in ("postgresql", "sqlite"):
-                dialect_insert = (
-                    pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
-                )
-                stmt = dialect_insert(table).values(values)
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[key_column], set_={"expires_at": stmt.excluded.expires_at}
+
+        async def work() -> None:
+            async with self._connect() as conn:
+                if self.dialect in ("postgresql", "sqlite"):
+                    dialect_insert = (
+                        pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
                     )
-                )
-            elif self.dialect in ("mysql", "mariadb"):
-                my_stmt = mysql_dialect.insert(table).values(values)
-                await conn.execute(
-                    my_stmt.on_duplicate_key_update(expires_at=my_stmt.inserted.expires_at)
-                )
-            else:
-                changed = await conn.execute(
-                    update(table)
-                    .where(table.c[key_column] == values[key_column])
-                    .values(expires_at=values["expires_at"])
-                )
-                if not changed.rowcount:
-                    await conn.execute(insert(table), values)
+                    stmt = dialect_insert(table).values(values)
+                    await conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=[key_column],
+                            set_={"expires_at": stmt.excluded.expires_at},
+                        )
+                    )
+                elif self.dialect in ("mysql", "mariadb"):
+                    my_stmt = mysql_dialect.insert(table).values(values)
+                    await conn.execute(
+                        my_stmt.on_duplicate_key_update(expires_at=my_stmt.inserted.expires_at)
+                    )
+                else:
+                    changed = await conn.execute(
+                        update(table)
+                        .where(table.c[key_column] == values[key_column])
+                        .values(expires_at=values["expires_at"])
+                    )
+                    if not changed.rowcount:
+                        await conn.execute(insert(table), values)
+
+        await self._bounded(operation, work)
 
     async def revoke_token(self, jti: str, expires_at: datetime) -> None:
         """Mark a token id revoked until ``expires_at`` (stored hashed)."""
-        await self._upsert_expiry(self.tables.revoked_tokens, jti, expires_at)
+        await self._upsert_expiry("revoke_token", self.tables.revoked_tokens, jti, expires_at)
 
     async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
         """Mark a refresh-token family revoked until ``expires_at`` (stored hashed)."""
-        await self._upsert_expiry(self.tables.revoked_families, family_id, expires_at)
+        await self._upsert_expiry(
+            "revoke_family", self.tables.revoked_families, family_id, expires_at
+        )
 
     async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
         """One SELECT over both revocation tables."""
@@ -524,9 +642,13 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                     families.c.expires_at > now,
                 )
             )
-        async with self._connect() as conn:
-            found = (await conn.execute(select(or_(*conditions)))).scalar()
-        return bool(found)
+        stmt = select(or_(*conditions))
+
+        async def work() -> Any:
+            async with self._connect() as conn:
+                return (await conn.execute(stmt)).scalar()
+
+        return bool(await self._bounded("is_revoked", work))
 
     async def consume_refresh_token(self, jti: str, expires_at: datetime) -> bool:
         """INSERT the id; a primary-key conflict means it was used already.
@@ -536,41 +658,52 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         """
         used = self.tables.used_refresh_tokens
         values = {"jti_hash": hash_session_id(jti), "expires_at": _utc(expires_at)}
-        for attempt in range(2):
-            try:
+
+        async def work() -> bool:
+            for attempt in range(2):
+                try:
+                    async with self._connect() as conn:
+                        await conn.execute(insert(used), values)
+                    return True
+                except sa_exc.IntegrityError as exc:
+                    if not is_unique_violation(exc):
+                        raise
+                    if attempt:
+                        return False
+                stale = delete(used).where(
+                    used.c.jti_hash == values["jti_hash"], used.c.expires_at <= _utc(utcnow())
+                )
                 async with self._connect() as conn:
-                    await conn.execute(insert(used), values)
-                return True
-            except sa_exc.IntegrityError:
-                if attempt:
-                    return False
-            stale = delete(used).where(
-                used.c.jti_hash == values["jti_hash"], used.c.expires_at <= _utc(utcnow())
-            )
-            async with self._connect() as conn:
-                if not (await conn.execute(stale)).rowcount:
-                    return False
-        return False  # pragma: no cover
+                    if not (await conn.execute(stale)).rowcount:
+                        return False
+            return False  # pragma: no cover
+
+        return await self._bounded("consume_refresh_token", work)
 
     async def cleanup_expired_tokens(self) -> int:
         """One DELETE per token table, in one transaction."""
         now = _utc(utcnow())
-        removed = 0
-        async with self._guard(), self._transaction() as conn:
-            for table in (
-                self.tables.revoked_tokens,
-                self.tables.revoked_families,
-                self.tables.used_refresh_tokens,
-            ):
-                removed += int(
-                    (await conn.execute(delete(table).where(table.c.expires_at <= now))).rowcount
-                )
-        return removed
+
+        async def work() -> int:
+            removed = 0
+            async with self._transaction() as conn:
+                for table in (
+                    self.tables.revoked_tokens,
+                    self.tables.revoked_families,
+                    self.tables.used_refresh_tokens,
+                ):
+                    result = await conn.execute(delete(table).where(table.c.expires_at <= now))
+                    removed += int(result.rowcount)
+            return removed
+
+        return await self._bounded("cleanup_expired_tokens", work)
 
 
-def _is_deadlock(exc: sa_exc.OperationalError) -> bool:
-    args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
-    return bool(args) and args[0] == _MYSQL_DEADLOCK
+def _is_store_failure(exc: BaseException) -> bool:
+    """Raised by the database or its driver, as opposed to a bug in this package."""
+    if isinstance(exc, (sa_exc.SQLAlchemyError, OSError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in _DRIVER_MODULES
 
 
 def _insert_ignore(table: Table, dialect: str) -> Any:
