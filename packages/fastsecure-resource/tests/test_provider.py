@@ -410,30 +410,6 @@ async def test_openapi_schemes() -> None:
     assert schema["components"]["securitySchemes"]["issuer"]["type"] == "openIdConnect"
 
 
-async def test_explain_and_any_with_our_own_jwts(local_issuer: LocalIssuer) -> None:
-    import secrets
-
-    from fastsecure_jwt import JWTAuthenticationProvider
-
-    manager = AuthenticationManager()
-    own = JWTAuthenticationProvider(secret_key=secrets.token_urlsafe(32))
-    manager.register_provider("jwt", own)
-    manager.register_provider("issuer", local_issuer.provider(API))
-    manager.add_requirement("/api/**", providers=["jwt", "issuer"], strategy="any", scopes=["read"])
-    external = local_issuer.token_for(manager.get_provider("issuer"), sub="ext", scopes=["read"])  # type: ignore[arg-type]
-    ours = (await own.authenticate({"user_id": "me", "scopes": ["read"]})).access_token
-    for token, user in ((external, "ext"), (ours, "me")):
-        result = await manager.authenticate(
-            "/api/x", {"jwt": {"access_token": token}, "issuer": {"access_token": token}}
-        )
-        assert result.success and result.user_id == user
-    trace = await manager.explain(
-        "/api/x", {"jwt": {"access_token": external}, "issuer": {"access_token": external}}
-    )
-    outcomes = {p.provider: p.outcome for p in trace.providers}
-    assert outcomes == {"jwt": "rejected", "issuer": "authenticated"}
-
-
 async def test_verify_raises_a_typed_rejection(local_issuer: LocalIssuer) -> None:
     provider = local_issuer.provider(API)
     assert (await provider.verify(local_issuer.token_for(provider)))["sub"] == "user"
