@@ -135,10 +135,11 @@ def wheels(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    session.install(*LINT_DEPS)
+    """ruff check, ruff format --check, and core's layer contracts (import-linter)."""
+    session.install(*LINT_DEPS, *_editable("fastsecure-core"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session
