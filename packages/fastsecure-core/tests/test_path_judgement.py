@@ -262,7 +262,9 @@ async def asgi_get(app: Any, path: str, grant: str, root_path: str = "") -> tupl
 
 @pytest.mark.parametrize("mode", ["dependency", "middleware"])
 @pytest.mark.parametrize("root_path", ["", "/prefix"])
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(path=PATHS)
 async def test_applied_requirement_is_the_routed_routes_in_process(
     mode: str, root_path: str, static_dir: Path, path: str

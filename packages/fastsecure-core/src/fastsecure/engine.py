@@ -157,6 +157,10 @@ class Engine:
         except KeyError:
             raise self._not_found(name, self._providers) from None
 
+    async def run(self, name: str, credentials: Mapping[str, Any]) -> AuthenticationResult:
+        """Run one provider on its credentials (unrecorded; see :class:`ProviderLookup`)."""
+        return await run_provider(self.get_provider(name), name, credentials)
+
     @property
     def providers(self) -> Mapping[str, AuthenticationProvider]:
         """The registered providers by name, in registration order (do not mutate)."""

@@ -30,7 +30,7 @@ from .results import (
     UserId,
     normalize_scopes,
 )
-from .strategies import AuthenticationStrategy, Credentials, run_provider
+from .strategies import AuthenticationStrategy, Credentials
 from .trace import DecisionTrace, explain
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class AuthenticationManager:
 
         So 1.0 code that calls ``AnyAuthStrategy().authenticate(manager, ...)`` still works.
         """
-        return await run_provider(self.get_provider(name), name, credentials)
+        return await self.engine.run(name, credentials)
 
     @staticmethod
     def _not_found(name: str, known: Mapping[str, object]) -> ProviderNotFoundError:
@@ -372,10 +372,11 @@ class AuthenticationManager:
         return AuthDependency(self, requirement=requirement, auto_error=auto_error)
 
     def install(self, app: Any) -> None:
-        """Wire the manager into an app: store outages and rate limits raised by the app's
-        own routes (login, refresh, logout) answer 503 / 429 instead of 500.
+        """Wire the manager into an app: its own routes' store outages answer 503, not 500.
 
-        ``auth_manager.install(app)`` once, after creating the app.
+        Store outages and rate limits raised by the app's login, refresh and logout
+        routes answer 503 / 429 with ``Retry-After``. Call ``auth_manager.install(app)``
+        once, after creating the app.
         """
         from .fastapi.responses import install_exception_handlers
 

@@ -314,6 +314,7 @@ class AllAuthStrategy(AuthenticationStrategy):
     ) -> bool:
         for name in requirement.providers:
             data = auth_data.get(name)
-            if not data or not await providers.get_provider(name).validate_authentication(dict(data)):
+            provider = providers.get_provider(name)
+            if not data or not await provider.validate_authentication(dict(data)):
                 return False
         return True

@@ -31,7 +31,9 @@ class AuthenticationMiddleware:
             return
         if resolution.requirement is not None:
             decision = await decide_request(
-                self.engine, HTTPConnection(scope, receive), resolution.requirement,
+                self.engine,
+                HTTPConnection(scope, receive),
+                resolution.requirement,
                 resolution.pattern,
             )
             if not decision.allowed:

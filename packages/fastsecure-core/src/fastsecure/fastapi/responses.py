@@ -98,9 +98,9 @@ def http_answer(decision: Decision) -> HTTPAnswer:
     status = STATUS[decision.outcome]
     detail = decision.detail or DETAILS.get(decision.reason or "", "Not authenticated")
     headers: dict[str, str] = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = _www_authenticate(decision)
-    elif status == 403 and decision.missing_scopes and _has_bearer(decision):
+    # 401 always challenges; 403 only for a Bearer scope shortfall (RFC 6750 section 3.1).
+    scope_shortfall = status == 403 and bool(decision.missing_scopes) and _has_bearer(decision)
+    if status == 401 or scope_shortfall:
         headers["WWW-Authenticate"] = _www_authenticate(decision)
     if decision.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(decision.retry_after)))
