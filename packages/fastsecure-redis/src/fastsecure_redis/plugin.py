@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastsecure import hookimpl
 from fastsecure.hookspecs import Register
 
+from .limiter import RedisRateLimiter
 from .store import RedisSessionStore
 
 
@@ -22,3 +23,9 @@ def fastsecure_register_session_stores(register: Register) -> None:
 def fastsecure_register_token_stores(register: Register) -> None:
     """Offer ``redis`` as a token store type (the same class)."""
     register("redis", RedisSessionStore)
+
+
+@hookimpl
+def fastsecure_register_rate_limiters(register: Register) -> None:
+    """Offer ``redis`` as a rate limiter type (one Lua script per decision)."""
+    register("redis", RedisRateLimiter)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from fastsecure import hookimpl
 from fastsecure.hookspecs import Register
 
+from .limiter import DatabaseRateLimiter
 from .store import DatabaseSessionStore
+from .users import DatabaseUserStore
 
 TYPE_NAMES = ("sqlalchemy", "database")
 
@@ -26,3 +28,17 @@ def fastsecure_register_token_stores(register: Register) -> None:
     """Offer the same class as a token store, so one object can serve both roles."""
     for name in TYPE_NAMES:
         register(name, DatabaseSessionStore)
+
+
+@hookimpl
+def fastsecure_register_rate_limiters(register: Register) -> None:
+    """Offer the SQL rate limiter under both names."""
+    for name in TYPE_NAMES:
+        register(name, DatabaseRateLimiter)
+
+
+@hookimpl
+def fastsecure_register_user_stores(register: Register) -> None:
+    """Offer the SQL user store under both names."""
+    for name in TYPE_NAMES:
+        register(name, DatabaseUserStore)
