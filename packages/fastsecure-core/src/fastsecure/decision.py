@@ -57,7 +57,7 @@ class Decision:
         requirement: the requirement judged (``None`` when none applied).
         pattern: the pattern that matched (``"(default requirement)"`` for the default).
         providers: per-provider outcomes, in trial order.
-        challenges: ``WWW-Authenticate`` challenges of the requirement's providers.
+        challenges: ``(provider, WWW-Authenticate challenge)`` of the requirement's providers.
         missing_scopes: the scopes no provider granted (``FORBIDDEN`` by scope).
         retry_after: seconds a client should wait (``UNAVAILABLE``, ``RATE_LIMITED``).
     """
@@ -69,7 +69,7 @@ class Decision:
     requirement: AuthenticationRequirement | None = None
     pattern: str | None = None
     providers: tuple[ProviderOutcome, ...] = ()
-    challenges: tuple[str, ...] = ()
+    challenges: tuple[tuple[str, str], ...] = ()
     missing_scopes: tuple[str, ...] = ()
     retry_after: float | None = None
 

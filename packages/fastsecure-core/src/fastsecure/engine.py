@@ -403,19 +403,21 @@ class Engine:
             **common,
         )
 
-    def challenges(self, requirement: AuthenticationRequirement | None) -> tuple[str, ...]:
-        """The ``WWW-Authenticate`` challenges of a requirement's providers (all when none)."""
+    def challenges(
+        self, requirement: AuthenticationRequirement | None
+    ) -> tuple[tuple[str, str], ...]:
+        """``(provider, challenge)`` for a requirement's providers (every provider when none)."""
         names = requirement.providers if requirement is not None else tuple(self._providers)
-        seen: dict[str, None] = {}
+        out = []
         for name in names:
             provider = self._providers.get(name)
             if provider is None:
                 continue
             try:
-                seen[provider.challenge()] = None
+                out.append((name, provider.challenge()))
             except Exception as exc:  # a broken challenge must not turn a 401 into a 500
                 logger.warning("fastsecure: challenge of %r failed: %s", name, type(exc).__name__)
-        return tuple(seen)
+        return tuple(out)
 
 
 __all__ = ["DEFAULT_PATTERN", "Engine", "Resolution"]

@@ -78,19 +78,26 @@ class HTTPAnswer:
 
 
 def _www_authenticate(decision: Decision) -> str:
-    """The challenges, with RFC 6750 error parameters on Bearer ones."""
-    error = None
-    if decision.outcome is Outcome.UNAUTHENTICATED and decision.presented:
-        error = 'error="invalid_token"'
-    elif decision.outcome is Outcome.FORBIDDEN and decision.missing_scopes:
-        error = f'error="insufficient_scope", scope="{" ".join(decision.missing_scopes)}"'
-    out = []
-    for challenge in decision.challenges or ("Bearer",):
+    """The challenges, each once, with RFC 6750 error parameters on Bearer ones.
+
+    ``error="invalid_token"`` when that provider's credential was presented and refused;
+    ``error="insufficient_scope"`` with the missing ``scope`` when it lacked scopes; no
+    error when nothing was presented to it (RFC 6750 section 3.1).
+    """
+    status = {p.provider: p.status for p in decision.providers}
+    seen: dict[str, None] = {}
+    for provider, challenge in decision.challenges:
         scheme, _, params = challenge.partition(" ")
-        if error is not None and scheme.lower() == "bearer":
-            challenge = f"{scheme} {params}, {error}" if params else f"{scheme} {error}"
-        out.append(challenge)
-    return ", ".join(out)
+        if scheme.lower() == "bearer":
+            error = None
+            if status.get(provider) == "rejected":
+                error = 'error="invalid_token"'
+            elif status.get(provider) == "insufficient_scope" and decision.missing_scopes:
+                error = f'error="insufficient_scope", scope="{" ".join(decision.missing_scopes)}"'
+            if error is not None:
+                challenge = f"{scheme} {params}, {error}" if params else f"{scheme} {error}"
+        seen[challenge] = None
+    return ", ".join(seen) or "Bearer"
 
 
 def http_answer(decision: Decision) -> HTTPAnswer:
@@ -108,7 +115,7 @@ def http_answer(decision: Decision) -> HTTPAnswer:
 
 
 def _has_bearer(decision: Decision) -> bool:
-    return any(c.partition(" ")[0].lower() == "bearer" for c in decision.challenges)
+    return any(c.partition(" ")[0].lower() == "bearer" for _, c in decision.challenges)
 
 
 def websocket_close(decision: Decision) -> tuple[int, str]:
