@@ -28,6 +28,20 @@ PORTS = {"postgresql": 5432, "mariadb": 3306, "redis": 6379}
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
+DRIVERS = {
+    "sqlite": ("sqlalchemy", "aiosqlite"),
+    "postgresql": ("sqlalchemy", "asyncpg"),
+    "mariadb": ("sqlalchemy", "aiomysql"),
+    "redis": ("redis",),
+}
+
+
+def _drivers(kind: str) -> None:
+    """The optional extra's packages; absent only in an isolated run of this package alone."""
+    for module in DRIVERS[kind]:
+        pytest.importorskip(module, reason=f"{module} (the store's extra) is not installed")
+
+
 def _require(port: int, what: str) -> None:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -42,6 +56,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if kind == "memory":
         yield MemoryTotpStore()
         return
+    _drivers(kind)
     if kind == "redis":
         _require(PORTS["redis"], "Redis")
         from redis.asyncio import Redis
@@ -156,6 +171,8 @@ async def test_provider_on_each_store(store: TotpStore) -> None:
 
 
 async def test_a_dead_backend_is_unavailable_not_invalid() -> None:
+    _drivers("postgresql")
+    _drivers("redis")
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import create_async_engine
 

@@ -25,6 +25,20 @@ MARIADB_URL = os.environ.get(
 PORTS = {"postgresql": 5432, "mariadb": 3306}
 
 
+DRIVERS = {
+    "sqlite": ("sqlalchemy", "aiosqlite"),
+    "postgresql": ("sqlalchemy", "asyncpg"),
+    "mariadb": ("sqlalchemy", "aiomysql"),
+    "redis": ("redis",),
+}
+
+
+def _drivers(kind: str) -> None:
+    """The optional extra's packages; absent only in an isolated run of this package alone."""
+    for module in DRIVERS[kind]:
+        pytest.importorskip(module, reason=f"{module} (the store's extra) is not installed")
+
+
 def _require(port: int, what: str) -> None:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -38,6 +52,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "memory":
         yield MemoryWebAuthnStore()
         return
+    _drivers(request.param)
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from fastsecure_webauthn.sql import SqlWebAuthnStore
@@ -133,6 +148,7 @@ async def test_challenges_are_taken_once(store: WebAuthnStore) -> None:
 
 
 async def test_a_dead_database_is_unavailable_not_invalid(tmp_path: Path) -> None:
+    _drivers("postgresql")
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from fastsecure_webauthn.sql import SqlWebAuthnStore

@@ -21,7 +21,7 @@ from webauthn import (
 )
 from webauthn.helpers import (
     bytes_to_base64url,
-    options_to_json_dict,
+    options_to_json,
     parse_authentication_credential_json,
 )
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
@@ -223,7 +223,7 @@ class WebAuthnProvider(AuthenticationProvider):
             supported_pub_key_algs=self.algorithms,
         )
         return await self._begin(
-            options_to_json_dict(options),
+            json.loads(options_to_json(options)),
             Challenge(
                 challenge=options.challenge,
                 purpose="registration",
@@ -314,7 +314,7 @@ class WebAuthnProvider(AuthenticationProvider):
             user_verification=UserVerificationRequirement(self.user_verification),
         )
         return await self._begin(
-            options_to_json_dict(options),
+            json.loads(options_to_json(options)),
             Challenge(
                 challenge=options.challenge,
                 purpose="authentication",
