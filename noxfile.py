@@ -172,37 +172,45 @@ def bench(session: nox.Session) -> None:
     Our packages and the peers (fastapi-users, authx) go into this session's venv; the old
     ``fastsecure==0.3.0`` from the index shares our umbrella's distribution name, so it gets a
     venv of its own next to this one. Arguments after ``--`` go to benchmarks/bench.py
-    (``nox -s bench -- --scenario fastsecure-jwt --profile``). Nothing here asserts a time.
+    (``nox -s bench -- --scenario fastsecure-jwt --profile``). With
+    ``FASTSECURE_BENCH_PROFILE_PYTHON`` naming a CPython 3.12+, ``--profile`` also gets a venv
+    of ours on it, whose perf trampolines let callgrind cost each Python function.
+    Nothing here asserts a time.
     """
     if shutil.which("valgrind") is None:
         session.error("valgrind is not installed: apt-get install valgrind")
-    args = []
+    ours = []
     for name in DISTRIBUTIONS:
-        args += _editable(name)
-    session.install(*args, *nox.project.dependency_groups(PROJECT, "bench"))
-    legacy = ROOT / ".nox" / "bench-legacy"
+        ours += _editable(name)
+    session.install(*ours, *nox.project.dependency_groups(PROJECT, "bench"))
     uv = nox.virtualenv.find_uv()[1]
-    if not (legacy / "bin" / "python").exists():
+
+    def side_venv(name: str, base: str, requirements: list[str]) -> str:
+        path = ROOT / ".nox" / name
+        if not (path / "bin" / "python").exists():
+            session.run_install(uv, "venv", "--quiet", "--python", base, str(path), external=True)
+        python = str(path / "bin" / "python")
         session.run_install(
-            uv, "venv", "--quiet", "--python", f"{session.bin}/python", str(legacy), external=True
+            uv, "pip", "install", "--quiet", "--python", python, *requirements, external=True
         )
-    session.run_install(
-        uv,
-        "pip",
-        "install",
-        "--quiet",
-        "--python",
-        str(legacy / "bin" / "python"),
-        "-r",
-        str(ROOT / "benchmarks" / "requirements-legacy.txt"),
-        external=True,
+        return python
+
+    legacy = side_venv(
+        "bench-legacy",
+        f"{session.bin}/python",
+        ["-r", str(ROOT / "benchmarks/requirements-legacy.txt")],
     )
+    extra = []
+    profile_base = os.environ.get("FASTSECURE_BENCH_PROFILE_PYTHON")
+    if "--profile" in session.posargs and profile_base:
+        extra = ["--profile-python", side_venv("bench-profile", profile_base, ours)]
     session.run(
         "python",
         str(ROOT / "benchmarks" / "bench.py"),
         "--legacy-python",
-        str(legacy / "bin" / "python"),
+        legacy,
         "--strict",
+        *extra,
         *session.posargs,
         env=_pass_env(),
     )

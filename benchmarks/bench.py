@@ -110,8 +110,10 @@ def worker_env() -> dict[str, str]:
     return {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def run_worker(python: str, argv: list[str], prefix: list[str] | None = None) -> dict[str, Any]:
-    command = [*(prefix or []), python, str(WORKER), *argv]
+def run_worker(
+    python: str, argv: list[str], prefix: list[str] | None = None, flags: list[str] | None = None
+) -> dict[str, Any]:
+    command = [*(prefix or []), python, *(flags or []), str(WORKER), *argv]
     done = subprocess.run(  # noqa: S603
         command, capture_output=True, text=True, env=worker_env(), timeout=TIMEOUT, check=False
     )
@@ -121,26 +123,40 @@ def run_worker(python: str, argv: list[str], prefix: list[str] | None = None) ->
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def read_dumps(out_file: Path) -> dict[str, int]:
-    """Map each labelled callgrind dump (``n``, ``5n``) to its instruction total."""
-    totals = {}
-    for dump in out_file.parent.glob(out_file.name + ".*"):
-        text = dump.read_text(errors="replace")
-        label = re.search(r"^desc: Trigger: Client Request: (\S+)$", text, re.M)
-        total = re.search(r"^totals: (\d+)$", text, re.M)
-        if label and total:
-            totals[label.group(1)] = int(total.group(1))
-    return totals
+def read_dumps(directory: Path) -> dict[str, Path]:
+    """Map each labelled callgrind dump (``n``, ``5n``) to its file."""
+    dumps = {}
+    for dump in directory.glob("callgrind.out.*"):
+        label = re.search(r"^desc: Trigger: Client Request: (\S+)$", dump.read_text(), re.M)
+        if label:
+            dumps[label.group(1)] = dump
+    return dumps
+
+
+def total(dump: Path) -> int:
+    found = re.search(r"^totals: (\d+)$", dump.read_text(), re.M)
+    if found is None:
+        raise RuntimeError(f"{dump}: no totals line")
+    return int(found.group(1))
 
 
 def callgrind(
-    scenario: str, args: argparse.Namespace, library: Path, keep: Path | None = None
+    scenario: str,
+    args: argparse.Namespace,
+    library: Path,
+    keep: Path | None = None,
+    python: str | None = None,
 ) -> tuple[float, dict[str, int]]:
-    """Instructions per request: (I(5N) - I(N)) / 4N, from one process."""
-    python = interpreter(scenario, args)
+    """Instructions per request: (I(5N) - I(N)) / 4N, from one process.
+
+    With ``keep``, the two dumps (and, for a Python with perf trampolines, the map from
+    trampoline addresses to Python functions) are kept there for annotate.py.
+    """
+    python = python or interpreter(scenario, args)
     assert python is not None
+    # perf trampolines (3.12+) give every Python function an address callgrind can cost.
+    flags = ["-X", "perf"] if keep is not None and trampolines(python) else []
     with tempfile.TemporaryDirectory(prefix="fsbench-cg-") as tmp:
-        out_file = Path(tmp) / "callgrind.out"
         prefix = [
             "valgrind",
             "--tool=callgrind",
@@ -148,22 +164,33 @@ def callgrind(
             "--collect-atstart=no",
             "--dump-instr=no",
             "--dump-line=no",
-            f"--callgrind-out-file={out_file}",
+            f"--callgrind-out-file={tmp}/callgrind.out.%p",
         ]
         argv = [scenario, "--mode", "callgrind", "--n", str(args.n)]
-        run_worker(python, [*argv, "--client-requests", str(library)], prefix)
-        totals = read_dumps(out_file)
-        if set(totals) != {"n", "5n"}:
-            raise RuntimeError(f"{scenario}: callgrind dumps found: {sorted(totals)}")
+        run_worker(python, [*argv, "--client-requests", str(library)], prefix, flags)
+        dumps = read_dumps(Path(tmp))
+        if set(dumps) != {"n", "5n"}:
+            raise RuntimeError(f"{scenario}: callgrind dumps found: {sorted(dumps)}")
+        totals = {label: total(dump) for label, dump in dumps.items()}
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
-            for dump in out_file.parent.glob(out_file.name + ".*"):
-                text = dump.read_text(errors="replace")
-                if "Client Request: " in text:
-                    label = re.search(r"Client Request: (\S+)", text)
-                    assert label
-                    shutil.copy(dump, keep / f"{scenario}.{label.group(1)}.callgrind")
+            for label, dump in dumps.items():
+                shutil.copy(dump, keep / f"{scenario}.{label}.callgrind")
+            pid = dumps["n"].name.split(".")[2]
+            perf_map = Path(f"/tmp/perf-{pid}.map")  # noqa: S108 - where CPython writes it
+            if perf_map.exists():
+                shutil.move(perf_map, keep / f"{scenario}.perf.map")
+            else:
+                (keep / f"{scenario}.perf.map").unlink(missing_ok=True)
+            meta = {"n": args.n, "python": python, "trampolines": bool(flags), "totals": totals}
+            (keep / f"{scenario}.profile.json").write_text(json.dumps(meta, indent=2) + "\n")
     return (totals["5n"] - totals["n"]) / (4 * args.n), totals
+
+
+def trampolines(python: str) -> bool:
+    """Whether this interpreter has perf trampolines (CPython 3.12+ on Linux)."""
+    probe = "import sys; sys.exit(0 if hasattr(sys, 'activate_stack_trampoline') else 1)"
+    return subprocess.run([python, "-c", probe], check=False).returncode == 0  # noqa: S603
 
 
 def wall(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -299,12 +326,15 @@ def plot(rows: list[Row], path: Path) -> bool:
 
 
 def profile(args: argparse.Namespace, library: Path) -> None:
-    """cProfile and function-level callgrind dumps of the target and the floor."""
+    """cProfile and function-level callgrind dumps of the targets and the floor."""
     import pstats
+
+    import annotate
 
     out = RESULTS / "profile"
     out.mkdir(parents=True, exist_ok=True)
-    for scenario in dict.fromkeys([*args.scenario, "floor"]):
+    targets = list(dict.fromkeys([*args.scenario, "floor"]))
+    for scenario in targets:
         python = interpreter(scenario, args)
         assert python is not None
         stats_file = out / f"{scenario}.cprofile"
@@ -312,10 +342,15 @@ def profile(args: argparse.Namespace, library: Path) -> None:
         run_worker(python, argv)
         with (out / f"{scenario}.cprofile.txt").open("w") as text:
             stats = pstats.Stats(str(stats_file), stream=text)
-            stats.sort_stats("cumulative").print_stats(45)
-        per_request, _ = callgrind(scenario, args, library, keep=out)
-        print(f"profile {scenario}: {per_request:,.0f} instructions/request; files in {out}")
-    print("function-level costs: python benchmarks/annotate.py " + " ".join(args.scenario))
+            stats.sort_stats("cumulative").print_stats(60)
+        profile_python = args.profile_python or python
+        per_request, _ = callgrind(scenario, args, library, keep=out, python=profile_python)
+        print(f"{scenario}: {per_request:,.0f} instructions/request under {profile_python}")
+    for scenario in targets[:-1]:
+        report = annotate.report(out, scenario, against="floor", top=args.top)
+        (out / f"{scenario}.md").write_text(report)
+        print(report)
+    print(f"written: {out}/<scenario>.md, .cprofile.txt")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,6 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--legacy-python", help="python of a venv with fastsecure==0.3.0")
     parser.add_argument("--strict", action="store_true", help="a skipped scenario is an error")
     parser.add_argument("--profile", action="store_true", help="profile --scenario (and floor)")
+    parser.add_argument(
+        "--profile-python",
+        help="interpreter for the function-level profile; a CPython 3.12+ one gives Python "
+        "functions through perf trampolines (3.11 gives C functions only)",
+    )
+    parser.add_argument("--top", type=int, default=25, help="profile: functions listed")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
