@@ -61,7 +61,9 @@ def test_builtins_registered_through_hooks() -> None:
     assert set(pm.types("token_store")) == {"memory"}
     builtin = pm.describe(include_builtins=True)[0]
     assert builtin.status == "builtin"
-    assert builtin.hooks == ["fastsecure_register_strategies", "fastsecure_register_token_stores"]
+    assert {"fastsecure_register_strategies", "fastsecure_register_token_stores"} <= set(
+        builtin.hooks
+    )
 
 
 def test_entry_point_plugin_discovered_and_used(site: Path) -> None:
@@ -166,8 +168,156 @@ def test_misspelled_hook_fails_loudly() -> None:
             pass
 
     pm = PluginManager(autoload=False)
-    with pytest.raises(Exception, match="unknown hook"):
-        pm.register(Typo())
+    with pytest.raises(PluginError, match="unknown hook fastsecure_register_provider"):
+        pm.register(Typo(), name="typo")
+    # The app's explicit registration fails loudly, and leaves nothing half-registered.
+    assert set(pm.types("strategy")) == {"any", "all"}
+    assert "typo" not in {i.name for i in pm.describe()}
+    assert pm.unknown_hooks() == []
+
+
+TYPO_PLUGIN = """
+from fastsecure import hookimpl
+
+@hookimpl
+def fastsecure_register_provider(register):  # missing 's': no such hook
+    register("typo", object)
+"""
+
+
+def test_a_misspelled_hook_skips_that_plugin_only(site: Path) -> None:
+    """It used to leave an empty registry: check_pending raised after loading was marked done."""
+    make_dist(site, "fs-typo", {"typo": "fs_typo_plugin"}, TYPO_PLUGIN)
+    make_dist(site, "fs-majority", {"majority": "fs_majority_plugin"}, GOOD_PLUGIN)
+    manager = AuthenticationManager()
+    infos = {i.name: i for i in manager.plugins.describe()}
+    typo = infos["typo"]
+    assert typo.status == "failed" and typo.distribution == "fs-typo"
+    assert "unknown hook fastsecure_register_provider" in (typo.error or "")
+    assert typo.hooks == [] and typo.types == {}
+    assert infos["majority"].status == "loaded"
+    assert {"any", "all", "majority"} <= set(manager.plugins.types("strategy"))
+    assert manager.plugins.get_type("strategy", "any").plugin == "fastsecure.builtins"
+    (line,) = manager.plugins.unknown_hooks()
+    assert line.startswith("typo (fs-typo): unknown hook fastsecure_register_provider")
+    with pytest.raises(PluginError, match="fs-typo"):
+        manager.plugins.get_type("provider", "typo")
+
+
+def test_a_misspelled_hook_in_an_extra_plugin_is_reported_not_raised() -> None:
+    class Typo:
+        @hookimpl
+        def fastsecure_register_strategie(self, register: Register) -> None:
+            pass
+
+    pm = PluginManager(autoload=False, extra_plugins=[Typo()])
+    (failed,) = [i for i in pm.describe() if i.status == "failed"]
+    assert "fastsecure_register_strategie" in (failed.error or "")
+    assert set(pm.types("strategy")) == {"any", "all"}
+
+
+def test_a_registration_that_fails_halfway_registers_nothing() -> None:
+    class Half:
+        @hookimpl
+        def fastsecure_register_strategies(self, register: Register) -> None:
+            from fastsecure.strategies import AnyAuthStrategy
+
+            register("first", AnyAuthStrategy)
+            raise RuntimeError("boom")
+
+    pm = PluginManager(autoload=False, extra_plugins=[Half()])
+    assert "first" not in pm.types("strategy")
+    (failed,) = [i for i in pm.describe() if i.status == "failed"]
+    assert failed.error == "RuntimeError: boom" and failed.types == {}
+
+
+def test_trace_shows_the_registration_calls_that_happen(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Loading calls each registration hook implementation directly: those calls are traced."""
+    monkeypatch.setenv("FASTSECURE_TRACE_PLUGINS", "1")
+    caplog.set_level("INFO", logger="fastsecure")
+    PluginManager(autoload=False).load()
+    trace = [r.getMessage() for r in caplog.records if "fastsecure trace" in r.getMessage()]
+    assert (
+        "fastsecure trace: fastsecure_register_strategies -> fastsecure.builtins "
+        "(arguments redacted)"
+    ) in trace
+    assert "fastsecure trace: fastsecure_register_strategies fastsecure.builtins ok" in trace
+
+
+def test_no_trace_without_the_setting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("FASTSECURE_TRACE_PLUGINS", raising=False)
+    caplog.set_level("INFO", logger="fastsecure")
+    PluginManager(autoload=False).load()
+    assert "fastsecure trace" not in caplog.text
+
+
+class Observers:
+    """Three fastsecure_on_event implementations: sync, async, and one that fails."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    @hookimpl
+    def fastsecure_on_event(self, event: object) -> None:
+        self.seen.append(("sync", event))
+
+
+class AsyncObserver:
+    def __init__(self, seen: list[object]) -> None:
+        self.seen = seen
+
+    @hookimpl
+    async def fastsecure_on_event(self, event: object) -> None:
+        self.seen.append(("async", event))
+
+
+class FailingObserver:
+    @hookimpl
+    def fastsecure_on_event(self, event: object) -> None:
+        raise RuntimeError(f"cannot audit {event}")
+
+
+class FailingAsyncObserver:
+    @hookimpl
+    async def fastsecure_on_event(self, event: object) -> None:
+        raise RuntimeError(f"cannot audit {event}")
+
+
+@pytest.mark.parametrize("trace", [True, False])
+async def test_notify_calls_every_observer_and_traces_without_arguments(
+    trace: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if trace:
+        monkeypatch.setenv("FASTSECURE_TRACE_PLUGINS", "1")
+    else:
+        monkeypatch.delenv("FASTSECURE_TRACE_PLUGINS", raising=False)
+    caplog.set_level("INFO", logger="fastsecure")
+    sync = Observers()
+    pm = PluginManager(
+        autoload=False,
+        extra_plugins=[FailingObserver(), sync, FailingAsyncObserver(), AsyncObserver(sync.seen)],
+    )
+    await pm.notify("fastsecure_on_event", event="secret-token-value")
+    assert sorted(sync.seen) == [("async", "secret-token-value"), ("sync", "secret-token-value")]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and all("RuntimeError" in e for e in errors)
+    assert "secret-token-value" not in caplog.text  # neither traces nor errors quote it
+    traced = [r.getMessage() for r in caplog.records if "fastsecure trace" in r.getMessage()]
+    if trace:
+        calls = [t for t in traced if t.startswith("fastsecure trace: fastsecure_on_event ->")]
+        assert len(calls) == 4  # every implementation that was really called
+        assert any(t.endswith("awaited ok") for t in traced)
+        assert any("raised RuntimeError" in t for t in traced)
+    else:
+        assert traced == []
+
+
+async def test_notify_without_observers_is_a_no_op() -> None:
+    await PluginManager(autoload=False).notify("fastsecure_on_event", event="e")
 
 
 def test_trace_logs_hooks_without_arguments(

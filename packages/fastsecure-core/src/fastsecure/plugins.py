@@ -9,15 +9,22 @@ Selection, highest precedence first (the one place it is documented):
 3. default: every installed plugin in the ``fastsecure`` entry-point group.
 
 Core's built-ins (``any``, ``all``, the ``memory`` token store) are always registered.
-``FASTSECURE_TRACE_PLUGINS=1`` logs every hook call (hook name, implementations, outcome),
-never argument values.
+A plugin that fails to load, implements a hook that does not exist (a misspelled name) or
+fails in its registration hook is reported ``failed`` with its distribution and left out;
+the built-ins and every other plugin still load.
+
+``FASTSECURE_TRACE_PLUGINS=1`` logs every hook call that happens, at INFO on the
+``fastsecure`` logger: the hook, each implementation called (plugin name) and its outcome.
+Argument values are never logged: they can be events, tokens or requests.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -32,9 +39,7 @@ from .exceptions import DuplicateTypeNameError, PluginError
 logger = logging.getLogger("fastsecure")
 
 ENTRY_POINT_GROUP = "fastsecure"
-Kind = Literal[
-    "provider", "session_store", "token_store", "strategy", "rate_limiter", "user_store"
-]
+Kind = Literal["provider", "session_store", "token_store", "strategy", "rate_limiter", "user_store"]
 KINDS: tuple[Kind, ...] = (
     "provider",
     "session_store",
@@ -167,7 +172,9 @@ class PluginManager:
         self._infos: dict[str, PluginInfo] = {}
         self._types: dict[Kind, dict[str, TypeRegistration]] = {k: {} for k in KINDS}
         self._dist_of_plugin: dict[str, str | None] = {}
-        if _truthy("FASTSECURE_TRACE_PLUGINS"):
+        self._unknown_hooks: dict[str, str] = {}  # plugin name -> what was wrong
+        self._trace = _truthy("FASTSECURE_TRACE_PLUGINS")
+        if self._trace:  # calls through the relay (self.hook.<name>(...))
             self._pm.add_hookcall_monitoring(_trace_before, _trace_after)
 
     # --- loading ----------------------------------------------------------------------
@@ -194,10 +201,10 @@ class PluginManager:
         )
         self._dist_of_plugin["fastsecure.builtins"] = "fastsecure-core"
         for plugin in self._extra:
-            self._register_object(plugin, None, None)
+            name = self._register_object(plugin, None, None)
+            self._drop_if_unknown_hooks(name)
         for ep in _entry_points():
             self._load_entry_point(ep)
-        self._pm.check_pending()
         self._collect_types()
         self._log_summary()
 
@@ -240,6 +247,43 @@ class PluginManager:
             )
             return
         info.file = getattr(module, "__file__", None)
+        self._drop_if_unknown_hooks(ep.name)
+
+    def _unknown_hooks_of(self, name: str) -> list[str]:
+        """Hooks the registered plugin ``name`` implements that no spec defines."""
+        plugin = self._pm.get_plugin(name)
+        unknown = []
+        for caller in self._pm.get_hookcallers(plugin) or []:
+            if caller.has_spec():
+                continue
+            if any(
+                impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls()
+            ):
+                unknown.append(caller.name)
+        return sorted(unknown)
+
+    def _drop_if_unknown_hooks(self, name: str) -> bool:
+        """Unregister a plugin with a misspelled hook and report it failed; True if dropped.
+
+        pluggy's ``check_pending`` would raise for the whole manager; one plugin's typo must
+        not take the built-ins and every other plugin down with it (fail closed: none of
+        its hooks run, and a type it would have registered is "failed to load").
+        """
+        unknown = self._unknown_hooks_of(name)
+        if not unknown:
+            return False
+        self._pm.unregister(name=name)
+        info = self._infos.get(name)
+        dist = self._dist_of_plugin.get(name)
+        message = (
+            f"unknown hook{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(misspelled? hooks are listed in fastsecure.hookspecs)"
+        )
+        self._unknown_hooks[name] = message
+        if info is not None:
+            info.status, info.error, info.hooks = "failed", message, []
+        logger.error("fastsecure: plugin %r from %s not loaded: %s", name, dist or "?", message)
+        return True
 
     def _name_conflict(self, previous: PluginInfo, dist: str | None, module: str) -> None:
         """Two distributions claim one entry-point name: neither is used (fail closed).
@@ -274,10 +318,18 @@ class PluginManager:
         return registered
 
     def register(self, plugin: object, name: str | None = None) -> str:
-        """Register a plugin object at runtime (tests, apps); returns its name."""
+        """Register a plugin object at runtime (tests, apps); returns its name.
+
+        Raises:
+            PluginError: the plugin implements a hook that does not exist (it is not kept
+                registered: everything registered before still works).
+        """
         self.load()
         registered = self._register_object(plugin, name, None)
-        self._pm.check_pending()
+        if self._drop_if_unknown_hooks(registered):
+            message = self._unknown_hooks.pop(registered)
+            self._infos.pop(registered, None)
+            raise PluginError(f"plugin {registered!r}: {message}", plugin=registered)
         self._collect_types()
         return registered
 
@@ -286,6 +338,69 @@ class PluginManager:
         self._pm.unregister(name=name)
         self._infos.pop(name, None)
         self._collect_types()
+
+    # --- calling hooks ----------------------------------------------------------------
+
+    def _call_impl(self, hook_name: str, impl: pluggy.HookImpl, kwargs: Mapping[str, Any]) -> Any:
+        """Call one implementation directly, traced like a relay call (arguments redacted).
+
+        Direct calls bypass pluggy's monitoring, so without this the registration hooks and
+        event delivery, the calls that really happen, would never show in a trace.
+        """
+        if not self._trace:
+            return impl.function(*[kwargs[name] for name in impl.argnames])
+        logger.info("fastsecure trace: %s -> %s (arguments redacted)", hook_name, impl.plugin_name)
+        try:
+            outcome = impl.function(*[kwargs[name] for name in impl.argnames])
+        except BaseException as exc:
+            logger.info(
+                "fastsecure trace: %s %s raised %s", hook_name, impl.plugin_name, type(exc).__name__
+            )
+            raise
+        pending = " (awaitable)" if inspect.isawaitable(outcome) else ""
+        logger.info("fastsecure trace: %s %s ok%s", hook_name, impl.plugin_name, pending)
+        return outcome
+
+    async def notify(self, hook_name: str, /, **kwargs: Any) -> None:
+        """Call every implementation of an observer hook; a failing one never stops the rest.
+
+        For hooks whose return values nobody uses, such as ``fastsecure_on_event``: each
+        implementation is called with ``kwargs`` (in pluggy's order); every awaitable they
+        return is awaited, all together (datasette's ``await_me_maybe``); an implementation
+        that raises, or whose awaitable raises, is logged at ERROR with its plugin name and
+        the exception's type, and the others still run. Never raises (cancellation of the
+        caller aside). Traced under ``FASTSECURE_TRACE_PLUGINS=1``, arguments redacted.
+        """
+        impls = getattr(self.hook, hook_name).get_hookimpls()
+        if not impls:
+            return
+        pending: list[tuple[str, Awaitable[Any]]] = []
+        for impl in impls:
+            try:
+                outcome = self._call_impl(hook_name, impl, kwargs)
+            except Exception as exc:
+                logger.error(
+                    "fastsecure: hook %s of plugin %r failed: %s",
+                    hook_name,
+                    impl.plugin_name,
+                    type(exc).__name__,
+                )
+                continue
+            if inspect.isawaitable(outcome):
+                pending.append((impl.plugin_name, outcome))
+        if not pending:
+            return
+        results = await asyncio.gather(*(aw for _, aw in pending), return_exceptions=True)
+        for (plugin_name, _), result in zip(pending, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.error(
+                    "fastsecure: hook %s of plugin %r failed: %s",
+                    hook_name,
+                    plugin_name,
+                    type(result).__name__,
+                )
+            elif self._trace:
+                logger.info("fastsecure trace: %s %s awaited ok", hook_name, plugin_name)
 
     def _collect_types(self) -> None:
         types: dict[Kind, dict[str, TypeRegistration]] = {k: {} for k in KINDS}
@@ -296,6 +411,7 @@ class PluginManager:
             for impl in caller.get_hookimpls():
                 plugin_name = self._pm.get_name(impl.plugin) or "?"
                 dist = self._dist_of_plugin.get(plugin_name)
+                added: list[TypeRegistration] = []
 
                 def register(
                     type_name: str,
@@ -304,6 +420,7 @@ class PluginManager:
                     _kind: Kind = kind,
                     _plugin: str = plugin_name,
                     _dist: str | None = dist,
+                    _added: list[TypeRegistration] = added,
                 ) -> None:
                     existing = types[_kind].get(type_name)
                     if existing is not None and existing.plugin != _plugin:
@@ -314,21 +431,26 @@ class PluginManager:
                             plugin=_plugin,
                             distribution=_dist,
                         )
-                    types[_kind][type_name] = TypeRegistration(
-                        _kind, type_name, factory, _plugin, _dist
-                    )
+                    registration = TypeRegistration(_kind, type_name, factory, _plugin, _dist)
+                    types[_kind][type_name] = registration
+                    _added.append(registration)
                     info = self._infos.get(_plugin)
                     if info is not None:
                         info.types.setdefault(_kind, []).append(type_name)
 
                 try:
-                    impl.function(register)
+                    self._call_impl(caller.name, impl, {"register": register})
                 except DuplicateTypeNameError:
                     raise
                 except Exception as exc:
+                    # Half a registration is worse than none: what it added before failing goes.
+                    for registration in added:
+                        if types[kind].get(registration.name) is registration:
+                            del types[kind][registration.name]
                     failed = self._infos.get(plugin_name)
                     if failed is not None:
                         failed.status, failed.error = "failed", f"{type(exc).__name__}: {exc}"
+                        failed.types.pop(kind, None)
                     logger.error(
                         "fastsecure: plugin %r failed in %s: %s", plugin_name, caller.name, exc
                     )
@@ -399,13 +521,20 @@ class PluginManager:
         return out
 
     def unknown_hooks(self) -> list[str]:
-        """Hook implementations that match no spec (a misspelled hook name)."""
+        """Plugins left out for implementing a hook that matches no spec (a misspelled name).
+
+        One ``"<plugin> (<distribution>): unknown hook ..."`` line per plugin.
+        """
         self.load()
-        try:
+        found = [
+            f"{name} ({self._dist_of_plugin.get(name) or 'unknown'}): {message}"
+            for name, message in self._unknown_hooks.items()
+        ]
+        try:  # anything registered behind the facade's back
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            return [str(exc)]
-        return []
+            found.append(str(exc))
+        return found
 
 
 def _version(dist: str) -> str | None:
