@@ -255,6 +255,14 @@ async def test_optional_auth(client: httpx.AsyncClient, manager: AuthenticationM
     assert (await client.get("/public", headers={"Authorization": f"Token {t}"})).json() == {
         "user_id": 3
     }
+    # One rule for optional routes: a presented credential that is refused is a 401, so a
+    # client whose token expired is told so instead of being served anonymous.
+    refused = await client.get("/public", headers={"Authorization": "Token bad"})
+    assert refused.status_code == 401 and refused.json() == {
+        "detail": "Invalid authentication credentials"
+    }
+    # ...unless the requirement asks for lenient pages.
+    manager.add_requirement("/public", ["token"], ignore_invalid=True)
     assert (await client.get("/public", headers={"Authorization": "Token bad"})).json() == {
         "user_id": None
     }

@@ -97,7 +97,8 @@ def config_from_env(
 
 
 def _requirement(data: Mapping[str, Any], where: str) -> AuthenticationRequirement:
-    unknown = set(data) - {"path", "providers", "strategy", "optional_providers", "scopes"}
+    known = {"path", "providers", "strategy", "optional_providers", "scopes", "ignore_invalid"}
+    unknown = set(data) - known
     if unknown:
         raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
     if "providers" not in data:
@@ -108,6 +109,7 @@ def _requirement(data: Mapping[str, Any], where: str) -> AuthenticationRequireme
         optional_providers=data.get("optional_providers"),
         scopes=data.get("scopes"),
         path=data.get("path"),
+        ignore_invalid=bool(data.get("ignore_invalid", False)),
     )
 
 
@@ -189,6 +191,7 @@ def build_manager(
             strategy=requirement.strategy,
             optional_providers=requirement.optional,
             scopes=requirement.scopes,
+            ignore_invalid=requirement.ignore_invalid,
         )
     default = config.get("default_requirement")
     if default:

@@ -315,18 +315,21 @@ class Engine:
         credentials: Credentials,
         *,
         pattern: str | None = None,
+        optional: bool = False,
     ) -> Decision:
         """Run ``requirement``'s strategy on ``credentials`` (provider name -> its dict).
 
         Never raises: every failure, a provider's bug included, is a refusing Decision.
+        With ``optional`` the route serves anonymous callers (see :meth:`optional_rule`).
         """
         trial = _Trial(self, requirement)
         try:
             result = await self.evaluate(requirement, credentials, trial)
         except Exception as exc:
-            return self.refuse(
+            decision = self.refuse(
                 requirement, exc, pattern=pattern, trial=trial, credentials=credentials
             )
+            return self.optional_rule(decision) if optional else decision
         if result.success:
             return Decision(
                 Outcome.ALLOW,
@@ -346,7 +349,7 @@ class Engine:
             if self.override is not None:
                 granted.update(self.override.scopes)
             missing = tuple(sorted(requirement.scopes - granted))
-        return Decision(
+        decision = Decision(
             outcome,
             reason=reason.value,
             requirement=requirement,
@@ -354,6 +357,34 @@ class Engine:
             providers=trial.provider_outcomes(credentials),
             challenges=self.challenges(requirement),
             missing_scopes=missing,
+        )
+        return self.optional_rule(decision) if optional else decision
+
+    @staticmethod
+    def optional_rule(decision: Decision) -> Decision:
+        """The one rule for routes where authentication is optional.
+
+        No credential presented, a valid one without the scopes, or a failed CSRF check:
+        served anonymous (an allowing Decision without a result). A credential presented
+        and refused: still a 401, unless the requirement says ``ignore_invalid``. A 400,
+        429 or 503 stays what it is: the request could not be judged.
+        """
+        outcome = decision.outcome
+        anonymous = outcome is Outcome.FORBIDDEN or (
+            outcome is Outcome.UNAUTHENTICATED
+            and (
+                not any(p.status == "rejected" for p in decision.providers)
+                or (decision.requirement is not None and decision.requirement.ignore_invalid)
+            )
+        )
+        if not anonymous:
+            return decision
+        return Decision(
+            Outcome.ALLOW,
+            reason=decision.reason,
+            requirement=decision.requirement,
+            pattern=decision.pattern,
+            providers=decision.providers,
         )
 
     def refuse(

@@ -145,11 +145,15 @@ class AuthenticationManager:
         strategy: AuthStrategy | str = AuthStrategy.ANY,
         optional_providers: Iterable[str] | None = None,
         scopes: Iterable[str] | None = None,
+        *,
+        ignore_invalid: bool = False,
     ) -> AuthenticationRequirement:
         """Require ``providers`` (combined by ``strategy``) and ``scopes`` on ``path``.
 
         ``path`` is a pattern (see :mod:`fastsecure.matching`); adding one already present
         replaces its requirement. Unknown providers raise :class:`ProviderNotFoundError`.
+        ``ignore_invalid=True`` lets ``optional_auth`` routes under this pattern serve a
+        refused credential as anonymous instead of answering 401.
         """
         requirement = AuthenticationRequirement(
             providers,
@@ -157,6 +161,7 @@ class AuthenticationManager:
             optional_providers=optional_providers,
             scopes=scopes,
             path=path,
+            ignore_invalid=ignore_invalid,
         )
         self.engine.add_requirement(path, requirement)
         logger.debug(
@@ -332,7 +337,14 @@ class AuthenticationManager:
 
     @property
     def optional_auth(self) -> AuthDependency:
-        """Like :attr:`requires_auth` but yields ``None`` instead of answering 401/403."""
+        """Like :attr:`requires_auth`, for routes where authentication is optional.
+
+        Yields ``None`` when no credential is presented (or the one presented lacks the
+        scopes or fails a CSRF check). A credential that is presented and refused is still
+        a 401 with ``error="invalid_token"``, so a client with an expired token is told to
+        refresh; a requirement with ``ignore_invalid=True`` serves it as anonymous instead.
+        400 and 503 are answered as everywhere.
+        """
         if self._optional_dependency is None:
             from .fastapi import AuthDependency
 
@@ -355,18 +367,24 @@ class AuthenticationManager:
         scopes: Iterable[str] | None = None,
         optional_providers: Iterable[str] | None = None,
         auto_error: bool = True,
+        ignore_invalid: bool = False,
     ) -> AuthDependency:
         """A per-route dependency with its own requirement, independent of path patterns.
 
         ``Depends(auth_manager.requires("jwt", scopes=["read"]))``; with no providers named,
-        every registered provider is accepted (ANY).
+        every registered provider is accepted (ANY). ``auto_error=False`` makes it
+        optional (see :attr:`optional_auth` for the rule).
         """
         from .fastapi import AuthDependency
 
         names = providers or tuple(self.engine.providers)
         requirement = self.engine.check(
             AuthenticationRequirement(
-                names, strategy=strategy, optional_providers=optional_providers, scopes=scopes
+                names,
+                strategy=strategy,
+                optional_providers=optional_providers,
+                scopes=scopes,
+                ignore_invalid=ignore_invalid,
             )
         )
         return AuthDependency(self, requirement=requirement, auto_error=auto_error)

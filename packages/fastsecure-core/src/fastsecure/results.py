@@ -117,6 +117,11 @@ class AuthenticationRequirement(BaseModel):
     optional: tuple[str, ...] = ()
     scopes: frozenset[str] = frozenset()
     path: str | None = None
+    ignore_invalid: bool = False
+    """On optional routes only: treat a presented but refused credential as absent.
+
+    By default a refused credential is a 401 even where authentication is optional, so a
+    client whose token expired is told to refresh instead of being served anonymous."""
 
     def __init__(
         self,
@@ -125,6 +130,7 @@ class AuthenticationRequirement(BaseModel):
         optional_providers: Iterable[str] | None = None,
         scopes: Iterable[str] | None = None,
         path: str | None = None,
+        ignore_invalid: bool = False,
         **data: Any,
     ) -> None:
         if providers is None:
@@ -148,6 +154,7 @@ class AuthenticationRequirement(BaseModel):
             optional=optional,
             scopes=frozenset(normalize_scopes(scopes)),
             path=path,
+            ignore_invalid=ignore_invalid,
             **data,
         )
 

@@ -74,11 +74,14 @@ async def decide_request(
     connection: HTTPConnection,
     requirement: AuthenticationRequirement | None = None,
     pattern: str | None = None,
+    *,
+    optional: bool = False,
 ) -> Decision:
     """The Decision for a request: its path's requirement, or ``requirement`` when given.
 
-    An allowing Decision is kept in the connection's scope, so the middleware and a
-    dependency on the same request evaluate once.
+    An authenticated Decision is kept in the connection's scope, so the middleware and a
+    dependency on the same request evaluate once. ``optional`` applies the engine's rule
+    for routes that serve anonymous callers.
     """
     scope = connection.scope
     if requirement is None:
@@ -93,9 +96,10 @@ async def decide_request(
     try:
         credentials = await presented_credentials(engine, connection, requirement.all_providers)
     except Exception as exc:
-        return engine.refuse(requirement, exc, pattern=pattern)
-    decision = await engine.decide(requirement, credentials, pattern=pattern)
-    if decision.allowed:
+        refused = engine.refuse(requirement, exc, pattern=pattern)
+        return engine.optional_rule(refused) if optional else refused
+    decision = await engine.decide(requirement, credentials, pattern=pattern, optional=optional)
+    if decision.result is not None:
         scope[SCOPE_KEY] = decision
     return decision
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request, Security, WebSocket, WebSocketException
 from fastapi.security.base import SecurityBase
 
-from ..decision import Outcome
 from ..results import AuthenticationResult
 from .connection import EngineOwner, decide_request
 from .responses import http_answer, websocket_close
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("fastsecure")
 
-_LENIENT = (Outcome.UNAUTHENTICATED, Outcome.FORBIDDEN)
-
 
 class AuthDependency:
     """A FastAPI dependency; its signature lists each provider's security scheme.
@@ -34,8 +31,8 @@ class AuthDependency:
     from the providers (the one place that does so); the scheme values themselves are not
     used: each provider reads its own credential from the request.
 
-    With ``auto_error=False`` (``optional_auth``) a 401 or 403 yields ``None``; a 400 or
-    503 is still answered, since the request could not be judged at all.
+    With ``auto_error=False`` (``optional_auth``) the engine's optional rule applies:
+    ``None`` for an anonymous caller, 401 for a refused credential, 400/503 as always.
     """
 
     def __init__(
@@ -55,11 +52,11 @@ class AuthDependency:
         return dependency_signature(self.engine, self.requirement)
 
     async def __call__(self, request: Request, **_schemes: Any) -> AuthenticationResult | None:
-        decision = await decide_request(self.engine, request, self.requirement)
-        if decision.result is not None:
+        decision = await decide_request(
+            self.engine, request, self.requirement, optional=not self.auto_error
+        )
+        if decision.allowed:
             return decision.result
-        if not self.auto_error and decision.outcome in _LENIENT:
-            return None
         raise http_answer(decision).exception() from None
 
 

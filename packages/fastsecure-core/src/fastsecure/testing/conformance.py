@@ -32,6 +32,10 @@ removes the oldest), timestamps come back timezone-aware in UTC, metadata round-
 JSON value up to at least 256 KiB, and ``create_session_limited`` is atomic (200
 concurrent calls for one user leave exactly ``max_sessions`` sessions). The expiry tests
 sleep about a second each: expiry is real, never simulated.
+
+:class:`StoreFailureConformance` checks the other half of the contract: a store whose
+backend cannot serve raises :class:`~fastsecure.StoreUnavailableError` from every method
+(HTTP 503), within its documented bound, never a driver error and never "not found".
 """
 
 # Test methods are named for the contract point they check; docstrings would repeat the name.
@@ -40,11 +44,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from ..exceptions import StoreUnavailableError
 from ..results import UserId
 from ..stores import SessionRecord, SessionStore, TokenStore, utcnow
 
@@ -615,4 +622,119 @@ class TokenStoreConformance:
         assert await token_store.cleanup_expired_tokens() == 0
 
 
-__all__ = ["ODD_ID_SUFFIXES", "SessionStoreConformance", "TokenStoreConformance"]
+def _store_calls(store: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """Every method of the store contracts, each with plausible arguments."""
+    later = utcnow() + timedelta(hours=1)
+    sid = store.generate_session_id(1) if isinstance(store, SessionStore) else "sid-" + "x" * 40
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {}
+    if isinstance(store, SessionStore):
+        calls.update(
+            {
+                "create_session": lambda: store.create_session(1, sid, later, {}),
+                "create_session_limited": lambda: store.create_session_limited(
+                    1, store.generate_session_id(1), later, {}, max_sessions=3
+                ),
+                "get_session": lambda: store.get_session(sid),
+                "update_session": lambda: store.update_session(sid, {"k": 1}),
+                "touch_session": lambda: store.touch_session(sid, utcnow()),
+                "rotate_session": lambda: store.rotate_session(sid, store.generate_session_id(1)),
+                "delete_session": lambda: store.delete_session(sid),
+                "get_user_sessions": lambda: store.get_user_sessions(1),
+                "delete_user_sessions": lambda: store.delete_user_sessions(1),
+                "cleanup_expired_sessions": store.cleanup_expired_sessions,
+            }
+        )
+    if isinstance(store, TokenStore):
+        calls.update(
+            {
+                "revoke_token": lambda: store.revoke_token("jti", later),
+                "revoke_family": lambda: store.revoke_family("family", later),
+                "is_revoked": lambda: store.is_revoked("jti", "family"),
+                "consume_refresh_token": lambda: store.consume_refresh_token("rt", later),
+                "cleanup_expired_tokens": store.cleanup_expired_tokens,
+            }
+        )
+    return calls
+
+
+STORE_METHODS = (
+    "create_session",
+    "create_session_limited",
+    "get_session",
+    "update_session",
+    "touch_session",
+    "rotate_session",
+    "delete_session",
+    "get_user_sessions",
+    "delete_user_sessions",
+    "cleanup_expired_sessions",
+    "revoke_token",
+    "revoke_family",
+    "is_revoked",
+    "consume_refresh_token",
+    "cleanup_expired_tokens",
+)
+
+
+class StoreFailureConformance:
+    """A store that cannot serve says so: every method raises ``StoreUnavailableError``.
+
+    Subclass and provide an async ``failing_store`` fixture yielding a store (session,
+    token, or both) whose backend cannot serve: unreachable, refusing (no tables,
+    permission denied, read-only), or frozen. Set ``failure_bound`` to the seconds a
+    failing call may take (the store's documented timeout plus a margin) to check the
+    bound too. A failure must never read as "no such session" (``None``/``False``, a
+    401) nor escape as a driver error (a 500)::
+
+        class TestMyStoreDown(StoreFailureConformance):
+            failure_bound = 2.5
+
+            @pytest.fixture
+            async def failing_store(self):
+                store = MyStore(url="redis://127.0.0.1:1/0", timeout=2.0)
+                yield store
+                await store.aclose()
+
+    A method a store implements without its backend (``cleanup_expired_tokens`` on a
+    store whose entries expire natively) may return instead: list it in
+    ``answers_without_backend``.
+    """
+
+    pytestmark = [pytest.mark.asyncio]
+
+    failure_bound: float | None = None
+    answers_without_backend: tuple[str, ...] = ()
+
+    @pytest.mark.parametrize("method", STORE_METHODS)
+    async def test_failure_is_store_unavailable(self, failing_store: Any, method: str) -> None:
+        calls = _store_calls(failing_store)
+        if method not in calls:
+            pytest.skip(f"{type(failing_store).__name__} does not implement {method}")
+        if method in self.answers_without_backend:
+            pytest.skip(f"{method} answers without the backend")
+        started = time.monotonic()
+        try:
+            outcome = await calls[method]()
+        except StoreUnavailableError:
+            pass
+        except Exception as exc:
+            pytest.fail(
+                f"{method} raised {type(exc).__module__}.{type(exc).__name__}, "
+                "not StoreUnavailableError"
+            )
+        else:
+            pytest.fail(f"{method} answered {outcome!r} from a store that cannot serve")
+        elapsed = time.monotonic() - started
+        if self.failure_bound is not None:
+            assert elapsed <= self.failure_bound, (
+                f"{method} took {elapsed:.2f}s to fail, bound {self.failure_bound}s"
+            )
+
+
+__all__ = [
+    "ODD_ID_SUFFIXES",
+    "STORE_METHODS",
+    "SessionStoreConformance",
+    "StoreFailureConformance",
+    "TokenStoreConformance",
+]
