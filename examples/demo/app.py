@@ -20,10 +20,21 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fastsecure import AuthenticationManager, AuthenticationResult, ForbiddenError
+from fastsecure import AuthenticationManager, AuthenticationResult, ForbiddenError, RateLimitedError
 from fastsecure.config import load_toml
+from fastsecure.ratelimit import ClientAddress
 from fastsecure_jwt import JWTAuthenticationProvider
 from fastsecure_oauth import OAuth2Provider, OAuthFlow, safe_next
+from fastsecure_password import (
+    ConsoleMailer,
+    InvalidTokenError,
+    LoginRefusedError,
+    MailTemplates,
+    PasswordAccounts,
+    PasswordAuthenticationProvider,
+    PasswordRejectedError,
+)
+from fastsecure_password.provider import user_of
 from fastsecure_session import SessionAuthenticationProvider
 
 from .settings import HERE, DemoSecrets, DemoSettings, load_secrets
@@ -118,8 +129,31 @@ def create_app(settings: DemoSettings) -> FastAPI:
     secrets = load_secrets(settings)
     manager = AuthenticationManager.from_config(build_config(settings, secrets))
     users = UserDirectory()
-    users.seed()
     templates = Jinja2Templates(directory=HERE / "templates")
+
+    # Password accounts: fastsecure-password checks passwords (argon2id, rate-limited) and
+    # runs registration, verification and reset; mail goes to the console and to the
+    # development outbox page.
+    password_provider = PasswordAuthenticationProvider(
+        users.accounts, device_secret=secrets.device_secret
+    )
+    manager.register_provider("password", password_provider)
+    mailer = ConsoleMailer()
+    base_url = settings.public_url.rstrip("/")
+    accounts = PasswordAccounts(
+        manager,
+        mailer=mailer,
+        templates=MailTemplates(
+            sender="FastSecure demo <no-reply@demo.invalid>",
+            app_name="the FastSecure demo",
+            verify_url=f"{base_url}/verify",
+            reset_url=f"{base_url}/reset",
+            login_url=f"{base_url}/login",
+        ),
+        issue_with="session",
+    )
+    client_address = ClientAddress()  # the socket peer: the demo runs behind no proxy
+    device_cookie = "__Host-fastsecure_device" if settings.secure_cookies else "fastsecure_device"
 
     jwt_provider = manager.get_provider("jwt")
     session_provider = manager.get_provider("session")
@@ -136,9 +170,11 @@ def create_app(settings: DemoSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await users.seed(password_provider.hasher)
         try:
             yield
         finally:
+            await accounts.aclose()
             await manager.aclose()
 
     # Swagger UI's files ship in fastapi-offline: /docs works with no CDN.
@@ -148,9 +184,14 @@ def create_app(settings: DemoSettings) -> FastAPI:
         "`POST /api/auth/login`, then paste the access token into **Authorize** (jwt).",
         lifespan=lifespan,
     )
+    # Store outages in our own login/refresh/logout routes answer 503, and /openapi.json
+    # documents every answer FastSecure gives on each route.
+    manager.install(app)
     app.state.auth_manager = manager
     app.state.settings = settings
     app.state.users = users
+    app.state.accounts = accounts
+    app.state.outbox = mailer
 
     requires_auth = Depends(manager.requires_auth)
     optional_auth = Depends(manager.optional_auth)
@@ -217,19 +258,143 @@ def create_app(settings: DemoSettings) -> FastAPI:
             except ForbiddenError:
                 raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF check failed") from None
         target = _next(request, next)
-        user = await users.verify_password(username, password)
-        if user is None:
-            return page(
+        try:
+            checked = await accounts.check_password(
+                username,
+                password,
+                client_ip=client_address(request),
+                device=request.cookies.get(device_cookie),
+            )
+        except (LoginRefusedError, RateLimitedError) as refused:
+            limited = isinstance(refused, RateLimitedError)
+            if isinstance(refused, RateLimitedError):
+                error = f"Too many attempts. Try again in {refused.retry_after:.0f} seconds."
+            elif refused.unverified:
+                error = "Confirm your e-mail address first: the link is in your mail."
+            else:
+                error = "Wrong user name or password."
+            answer = page(
                 request,
                 "login.html",
-                status_code=status.HTTP_401_UNAUTHORIZED,
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS
+                if limited
+                else status.HTTP_401_UNAUTHORIZED,
                 next=target,
-                error="Wrong user name or password.",
+                error=error,
                 username=username,
             )
+            if isinstance(refused, RateLimitedError):
+                answer.headers["Retry-After"] = str(max(1, round(refused.retry_after)))
+            return answer
+        user = users.remember(user_of(checked))
         response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
         await _start_session(request, response, user.user_id, user.scopes, "password", user.name)
+        device = accounts.device_token(username)
+        if device is not None:
+            response.set_cookie(
+                device_cookie,
+                device,
+                max_age=90 * 86400,
+                path="/",
+                secure=settings.secure_cookies,
+                httponly=True,
+                samesite="strict",
+            )
         return response
+
+    # --- password accounts: register, verify, forgot, reset, the development outbox -----
+
+    def _form_page(
+        request: Request, name: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        answer = page(request, name, status_code=status_code, **context)
+        answer.headers["Referrer-Policy"] = "no-referrer"  # links carry one-use tokens
+        return answer
+
+    def _refusal(request: Request, name: str, exc: Exception, **context: Any) -> HTMLResponse:
+        """A flow's refusal as the form page again, with the status the API would answer."""
+        if isinstance(exc, RateLimitedError):
+            answer = _form_page(
+                request,
+                name,
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                error=f"Too many attempts. Try again in {exc.retry_after:.0f} seconds.",
+                **context,
+            )
+            answer.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+            return answer
+        if isinstance(exc, PasswordRejectedError):
+            return _form_page(request, name, 422, error=str(exc), **context)
+        if isinstance(exc, InvalidTokenError):
+            return _form_page(request, name, status.HTTP_400_BAD_REQUEST, error=str(exc), **context)
+        raise exc
+
+    @app.get("/register", response_class=HTMLResponse, include_in_schema=False)
+    async def register_form(request: Request) -> HTMLResponse:
+        return _form_page(request, "register.html")
+
+    @app.post("/register", include_in_schema=False)
+    async def register(
+        request: Request, email: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Response:
+        try:
+            await accounts.register(email, password, client_ip=client_address(request))
+        except (RateLimitedError, PasswordRejectedError) as exc:
+            return _refusal(request, "register.html", exc, email=email)
+        return _form_page(request, "sent.html", status.HTTP_202_ACCEPTED, what="registration")
+
+    @app.get("/verify", response_class=HTMLResponse, include_in_schema=False)
+    async def verify_form(request: Request, token: str = "") -> HTMLResponse:
+        # A GET never uses the token up: mail scanners open links too.
+        return _form_page(request, "verify.html", token=token)
+
+    @app.post("/verify", include_in_schema=False)
+    async def verify(request: Request, token: Annotated[str, Form()]) -> Response:
+        try:
+            await accounts.verify_email(token, client_ip=client_address(request))
+        except (RateLimitedError, InvalidTokenError) as exc:
+            return _refusal(request, "verify.html", exc, token="")
+        return RedirectResponse("/login?verified=1", status.HTTP_303_SEE_OTHER)
+
+    @app.get("/forgot", response_class=HTMLResponse, include_in_schema=False)
+    async def forgot_form(request: Request) -> HTMLResponse:
+        return _form_page(request, "forgot.html")
+
+    @app.post("/forgot", include_in_schema=False)
+    async def forgot(request: Request, email: Annotated[str, Form()]) -> Response:
+        try:
+            await accounts.forgot_password(email, client_ip=client_address(request))
+        except RateLimitedError as exc:
+            return _refusal(request, "forgot.html", exc, email=email)
+        return _form_page(request, "sent.html", status.HTTP_202_ACCEPTED, what="reset")
+
+    @app.get("/reset", response_class=HTMLResponse, include_in_schema=False)
+    async def reset_form(request: Request, token: str = "") -> HTMLResponse:
+        return _form_page(request, "reset.html", token=token)
+
+    @app.post("/reset", include_in_schema=False)
+    async def reset(
+        request: Request, token: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Response:
+        try:
+            await accounts.reset_password(token, password, client_ip=client_address(request))
+        except (RateLimitedError, InvalidTokenError, PasswordRejectedError) as exc:
+            return _refusal(request, "reset.html", exc, token=token)
+        return _logged_out("/login?reset=1")  # every session ended, this browser's too
+
+    @app.get("/dev/outbox", response_class=HTMLResponse, include_in_schema=False)
+    async def outbox(request: Request) -> HTMLResponse:
+        """The mail the demo sent (development only: a real app sends it with SMTPMailer)."""
+        await accounts.flush()
+        messages = [
+            {
+                "to": m["To"],
+                "subject": m["Subject"],
+                "body": m.get_body(("plain",)).get_content() if m.get_body(("plain",)) else "",
+            }
+            for m in reversed(mailer.messages)
+        ]
+        return _form_page(request, "outbox.html", messages=messages)
 
     async def _start_session(
         request: Request,
@@ -335,15 +500,25 @@ def create_app(settings: DemoSettings) -> FastAPI:
     # --- the JWT API --------------------------------------------------------------------
 
     @app.post("/api/auth/login", tags=["jwt"])
-    async def api_login(body: LoginBody) -> TokenPair:
+    async def api_login(body: LoginBody, request: Request) -> TokenPair:
         """Exchange a user name and password for an access and a refresh token."""
-        user = await users.verify_password(body.username, body.password)
-        if user is None:
+        try:
+            checked = await accounts.check_password(
+                body.username, body.password, client_ip=client_address(request)
+            )
+        except RateLimitedError as exc:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                "Too many attempts",
+                headers={"Retry-After": str(max(1, round(exc.retry_after)))},
+            ) from None
+        except LoginRefusedError:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "Wrong user name or password",
                 headers={"WWW-Authenticate": "Bearer"},
-            )
+            ) from None
+        user = users.remember(user_of(checked))
         result = await jwt_provider.authenticate(
             {"user_id": user.user_id, "scopes": user.scopes, "metadata": {"name": user.name}}
         )

@@ -390,15 +390,17 @@ class AuthenticationManager:
         return AuthDependency(self, requirement=requirement, auto_error=auto_error)
 
     def install(self, app: Any) -> None:
-        """Wire the manager into an app: its own routes' store outages answer 503, not 500.
+        """Wire the manager into an app; call ``auth_manager.install(app)`` once.
 
-        Store outages and rate limits raised by the app's login, refresh and logout
-        routes answer 503 / 429 with ``Retry-After``. Call ``auth_manager.install(app)``
-        once, after creating the app.
+        Store outages and rate limits raised by the app's own login, refresh and logout
+        routes answer 503 / 429 with ``Retry-After`` instead of 500, and the app's OpenAPI
+        document lists every answer FastSecure can give on each route it guards.
         """
+        from .fastapi.openapi import document_responses
         from .fastapi.responses import install_exception_handlers
 
         install_exception_handlers(app)
+        document_responses(app, self.engine, rate_limited=lambda path: False)
 
     # --- lifecycle --------------------------------------------------------------------
 
