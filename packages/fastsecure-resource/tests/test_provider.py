@@ -354,14 +354,15 @@ async def test_requests_through_fastapi(local_issuer: LocalIssuer) -> None:
         response = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200 and response.json() == {"sub": "bob"}
         no_scope = local_issuer.token_for(provider, scopes=["write"])
-        assert (
-            await http.get("/api/me", headers={"Authorization": f"Bearer {no_scope}"})
-        ).status_code == 403
+        response = await http.get("/api/me", headers={"Authorization": f"Bearer {no_scope}"})
+        assert response.status_code == 403
+        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+        assert 'scope="read"' in response.headers["www-authenticate"]
         response = await http.get("/api/me", headers={"Authorization": "Bearer nope"})
-        assert response.status_code == 401 and response.headers["www-authenticate"].startswith(
-            "Bearer"
-        )
-        assert (await http.get("/api/me")).status_code == 401
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        response = await http.get("/api/me")
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
         twice = [("authorization", f"Bearer {token}"), ("authorization", f"Bearer {token}")]
         assert (await http.get("/api/me", headers=twice)).status_code == 400
 
