@@ -64,10 +64,10 @@ def make() -> tuple[AuthenticationManager, FastAPI]:
     async def public(auth: Any = Depends(manager.optional_auth)) -> dict[str, Any]:
         return {}
 
+    lenient_auth = manager.requires("key", auto_error=False, ignore_invalid=True)
+
     @app.get("/lenient")
-    async def lenient(
-        auth: Any = Depends(manager.requires("key", auto_error=False, ignore_invalid=True)),
-    ) -> dict[str, Any]:
+    async def lenient(auth: Any = Depends(lenient_auth)) -> dict[str, Any]:
         return {}
 
     @app.get("/open")
