@@ -8,7 +8,6 @@ first use (documented lazy imports, so ``import fastsecure`` does not import Fas
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Iterable, Iterator, Mapping
@@ -268,25 +267,10 @@ class AuthenticationManager:
         """Deliver an event to every ``fastsecure_on_event`` implementation.
 
         A failing implementation is logged and ignored: auditing never changes a decision.
+        Implementations run through the plugin manager, so ``FASTSECURE_TRACE_PLUGINS=1``
+        traces them.
         """
-        impls = self.plugins.hook.fastsecure_on_event.get_hookimpls()
-        if not impls:
-            return
-        pending = []
-        for impl in impls:
-            try:
-                outcome = impl.function(event=event)
-            except Exception as exc:
-                logger.error(
-                    "fastsecure: event hook %s failed: %s", impl.plugin_name, type(exc).__name__
-                )
-                continue
-            if inspect.isawaitable(outcome):
-                pending.append(outcome)
-        if pending:
-            for done in await asyncio.gather(*pending, return_exceptions=True):
-                if isinstance(done, BaseException):
-                    logger.error("fastsecure: event hook failed: %s", type(done).__name__)
+        await self.plugins.notify("fastsecure_on_event", event=event)
 
     # --- testing ----------------------------------------------------------------------
 
