@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -11,11 +14,18 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fastsecure import ConfigurationError, SessionStore, StoreUnavailableError, TokenStore
 from fastsecure.stores import hash_session_id, utcnow
 from fastsecure.testing import assert_plugin_discovered
-from fastsecure.testing.conformance import SessionStoreConformance, TokenStoreConformance
+from fastsecure.testing.conformance import (
+    SessionStoreConformance,
+    StoreFailureConformance,
+    TokenStoreConformance,
+)
 from fastsecure_redis import DEFAULT_TAG, RedisSessionStore, user_tag
 from fastsecure_redis.testing import delete_prefix
 
@@ -72,7 +82,9 @@ class TestRedisTokenStoreConformance(TokenStoreConformance):
 
 
 async def test_construction_needs_no_server() -> None:
-    store = RedisSessionStore("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    store = RedisSessionStore(
+        "redis://127.0.0.1:1/0", prefix="nowhere:", socket_connect_timeout=0.2
+    )
     with pytest.raises(StoreUnavailableError):
         await store.get_session(store.generate_session_id(1))
     await store.aclose()
@@ -80,13 +92,85 @@ async def test_construction_needs_no_server() -> None:
 
 def test_url_and_client_are_exclusive() -> None:
     with pytest.raises(ConfigurationError):
-        RedisSessionStore("redis://localhost", client=Redis())
+        RedisSessionStore("redis://localhost", client=Redis(), prefix="p:")
 
 
 def test_a_misspelled_client_option_fails_construction() -> None:
     """It used to construct, then fail every call with TypeError (401s, not a start-up error)."""
     with pytest.raises(ConfigurationError, match="socket_timout"):
-        RedisSessionStore("redis://127.0.0.1:6379/0", socket_timout=1)
+        RedisSessionStore("redis://127.0.0.1:6379/0", prefix="p:", socket_timout=1)
+
+
+def test_a_prefix_is_required() -> None:
+    """Issue 12: two apps on one Redis DB shared "fastsecure:" and took each other's cookies."""
+    with pytest.raises(ConfigurationError, match="each other's"):
+        RedisSessionStore("redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigurationError, match="each other's"):
+        RedisSessionStore(client=Redis())
+
+
+@pytest.mark.parametrize("prefix", ["", "   ", "app{1}:", "}"])
+def test_a_prefix_that_cannot_namespace_is_refused(prefix: str) -> None:
+    with pytest.raises(ConfigurationError, match="prefix"):
+        RedisSessionStore("redis://127.0.0.1:6379/0", prefix=prefix)
+
+
+def test_a_configured_store_without_prefix_fails_start_up() -> None:
+    from fastsecure import AuthenticationManager
+
+    with pytest.raises(ConfigurationError, match="prefix"):
+        AuthenticationManager.from_config(
+            {
+                "stores": {"main": {"type": "redis", "url": "redis://127.0.0.1:6379/0"}},
+                "providers": {"session": {"type": "session", "session_store": "main"}},
+            }
+        )
+
+
+async def test_two_apps_on_one_database_do_not_share_sessions(redis_url: str, prefix: str) -> None:
+    shop = RedisSessionStore(redis_url, prefix=prefix + "shop:")
+    blog = RedisSessionStore(redis_url, prefix=prefix + "blog:")
+    try:
+        session_id = shop.generate_session_id(42)
+        assert await shop.create_session(42, session_id, utcnow() + timedelta(hours=1), {})
+        await shop.revoke_token("shop-jti", utcnow() + timedelta(hours=1))
+        assert await shop.get_session(session_id) is not None
+        assert await blog.get_session(session_id) is None, "a shop cookie must not log into blog"
+        assert await blog.get_user_sessions(42) == []
+        assert not await blog.is_revoked("shop-jti")
+        assert await blog.consume_refresh_token("rt", utcnow() + timedelta(hours=1))
+        assert await shop.consume_refresh_token("rt", utcnow() + timedelta(hours=1))
+    finally:
+        await delete_prefix(shop.client, prefix)
+        await shop.aclose()
+        await blog.aclose()
+
+
+def test_a_retry_passed_through_options_is_honoured() -> None:
+    """Issue 25: the Cluster branch overwrote a user's retry= with its own."""
+    mine = Retry(NoBackoff(), 0)
+    single = RedisSessionStore("redis://127.0.0.1:1/0", prefix="p:", retry=mine)
+    assert isinstance(single.client, Redis)
+    assert single.client.connection_pool.connection_kwargs["retry"] is mine
+    cluster = RedisSessionStore("redis://127.0.0.1:1/0", prefix="p:", cluster=True, retry=mine)
+    assert isinstance(cluster.client, RedisCluster)
+    assert cluster.client.retry.get_retries() == 0
+
+
+async def test_socket_timeout_bounds_the_whole_call_retries_included(redis_server: Any) -> None:
+    """A retry policy that retries timeouts five times still answers within socket_timeout."""
+    retry = Retry(NoBackoff(), 5, supported_errors=(RedisTimeoutError,))
+    store = RedisSessionStore(redis_server.url, prefix="p:", socket_timeout=0.3, retry=retry)
+    try:
+        await store.is_revoked("warm")
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError):
+            await store.is_revoked("jti")
+        assert time.monotonic() - started < 0.3 + 0.5
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+        await store.aclose()
 
 
 async def test_given_client_is_used_and_left_open(redis_url: str, prefix: str) -> None:
@@ -256,7 +340,7 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 async def test_session_check_is_one_get(redis_server: Any) -> None:
     # A private server: other suites share 6379 and would move its counters.
-    store = RedisSessionStore(redis_server.url)
+    store = RedisSessionStore(redis_server.url, prefix="p:")
     session_id = store.generate_session_id(1)
     await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {})
     observer = Redis.from_url(redis_server.url)
@@ -275,7 +359,7 @@ async def test_session_check_is_one_get(redis_server: Any) -> None:
 
 
 async def test_is_revoked_is_one_exists(redis_server: Any) -> None:
-    store = RedisSessionStore(redis_server.url)
+    store = RedisSessionStore(redis_server.url, prefix="p:")
     observer = Redis.from_url(redis_server.url)
     try:
         await store.is_revoked("warm")
@@ -297,35 +381,39 @@ async def test_is_revoked_is_one_exists(redis_server: Any) -> None:
 @pytest.fixture
 async def dead_store() -> AsyncIterator[RedisSessionStore]:
     store = RedisSessionStore(
-        "redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2
+        "redis://127.0.0.1:1/0", prefix="p:", socket_connect_timeout=0.2, socket_timeout=0.2
     )
     yield store
     await store.aclose()
 
 
-async def test_every_method_raises_store_unavailable(dead_store: RedisSessionStore) -> None:
-    sid = dead_store.generate_session_id(1)
-    later = utcnow() + timedelta(hours=1)
-    calls = [
-        dead_store.create_session(1, sid, later, {}),
-        dead_store.create_session_limited(1, sid, later, {}, max_sessions=3),
-        dead_store.get_session(sid),
-        dead_store.update_session(sid, {}),
-        dead_store.touch_session(sid, utcnow()),
-        dead_store.delete_session(sid),
-        dead_store.delete_session_by_key(f"{DEFAULT_TAG}:{'0' * 64}"),
-        dead_store.rotate_session(sid, dead_store.generate_session_id(1)),
-        dead_store.get_user_sessions(1),
-        dead_store.delete_user_sessions(1),
-        dead_store.cleanup_expired_sessions(),
-        dead_store.revoke_token("j", later),
-        dead_store.revoke_family("f", later),
-        dead_store.is_revoked("j", "f"),
-        dead_store.consume_refresh_token("j", later),
-    ]
-    for call in calls:
-        with pytest.raises(StoreUnavailableError):
-            await call
+class TestUnreachableRedis(StoreFailureConformance):
+    """Nothing listens: every method is a 503, within socket_timeout and a margin."""
+
+    failure_bound = 0.2 + 0.5
+    answers_without_backend = ("cleanup_expired_tokens",)  # entries expire natively
+
+    @pytest.fixture
+    async def failing_store(self, dead_store: RedisSessionStore) -> RedisSessionStore:
+        return dead_store
+
+
+class TestPausedRedis(StoreFailureConformance):
+    """The server accepts but answers nothing (CLIENT PAUSE): 503 within the deadline."""
+
+    failure_bound = 0.3 + 0.5
+    answers_without_backend = ("cleanup_expired_tokens",)
+
+    @pytest.fixture
+    async def failing_store(self, redis_server: Any) -> AsyncIterator[RedisSessionStore]:
+        store = RedisSessionStore(redis_server.url, prefix="paused:", socket_timeout=0.3)
+        await store.is_revoked("warm the pool")
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            yield store
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+            await store.aclose()
 
 
 async def test_paused_server_times_out_as_unavailable(redis_server: Any) -> None:
@@ -345,7 +433,9 @@ async def test_paused_server_times_out_as_unavailable(redis_server: Any) -> None
 
 
 async def test_recovers_after_a_crash_and_restart(redis_server: Any) -> None:
-    store = RedisSessionStore(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    store = RedisSessionStore(
+        redis_server.url, prefix="p:", socket_timeout=0.5, socket_connect_timeout=0.5
+    )
     try:
         session_id = store.generate_session_id(1)
         await store.create_session(1, session_id, utcnow() + timedelta(hours=1), {})

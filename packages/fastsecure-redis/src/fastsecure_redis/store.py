@@ -9,8 +9,8 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Union
 
@@ -33,6 +33,7 @@ from fastsecure.stores import (
 )
 
 from . import _lua
+from ._errors import FailureLog
 
 try:  # redis-py >= 5.0.1 ships the asyncio Retry here
     from redis.asyncio.retry import Retry
@@ -51,7 +52,8 @@ DEFAULT_TAG = "-"
 _TAGGED_ID = re.compile(r"\A[A-Za-z0-9_-]+\.([0-9a-f]{10})")
 _HANDLE = re.compile(r"\A(-|[0-9a-f]{10}):([0-9a-f]{64})\Z")
 _STAMP_WIDTH = 32  # len("2024-01-01T00:00:00.000000+00:00"), relied on by the TOUCH script
-_DRIVER_ERRORS = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
+DRIVER_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
+"""What a store call may raise that means "Redis cannot answer" (all of it: 503)."""
 
 
 def user_tag(user_id: UserId) -> str:
@@ -86,18 +88,21 @@ def _escape_glob(text: str) -> str:
     return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
-@contextmanager
-def _unavailable(operation: str) -> Iterator[None]:
-    """Turn every driver failure into :class:`~fastsecure.StoreUnavailableError`.
-
-    A connection error must never read as "valid" or "invalid"; the message names the
-    operation and the exception type only, so no key or id reaches a log.
-    """
-    try:
-        yield
-    except _DRIVER_ERRORS as exc:
-        logger.warning("redis %s failed: %s", operation, type(exc).__name__)
-        raise StoreUnavailableError(f"Redis {operation} failed ({type(exc).__name__})") from exc
+def _check_prefix(prefix: object) -> str:
+    """An explicit, app-specific key prefix: the namespace that keeps apps' sessions apart."""
+    if prefix is None:
+        raise ConfigurationError(
+            "RedisSessionStore needs prefix= (for example 'myapp:'), one per application: "
+            "two apps that share a Redis database and a prefix accept each other's "
+            "session cookies and see each other's revocations"
+        )
+    if not isinstance(prefix, str) or not prefix.strip():
+        raise ConfigurationError("the Redis key prefix must be a non-empty string")
+    if "{" in prefix or "}" in prefix:
+        # A brace would become the hash tag of every key and pin the whole app to one
+        # Cluster slot (and defeat the per-user tags the atomic scripts rely on).
+        raise ConfigurationError("the Redis key prefix must not contain '{' or '}'")
+    return prefix
 
 
 class RedisSessionStore(SessionStore, TokenStore):
@@ -112,14 +117,20 @@ class RedisSessionStore(SessionStore, TokenStore):
             connection is opened lazily on first use, so constructing needs no server.
         client: an existing ``redis.asyncio.Redis`` or ``RedisCluster``; the caller keeps
             ownership (``aclose`` does not close it).
-        prefix: prepended to every key, so several apps (or tests) can share a server.
-        socket_timeout: seconds one operation may take before it counts as an outage.
+        prefix: prepended to every key; required, one per application. Two apps on one
+            Redis database with the same prefix would accept each other's session
+            cookies, so there is no default. No ``{`` or ``}`` (Cluster hash tags).
+        socket_timeout: seconds one store call may take, all of it: the wait for a
+            pooled connection, every retry and the Cluster slot-map refresh included;
+            past it the call raises :class:`~fastsecure.StoreUnavailableError` (503).
+            Also each socket read's timeout.
         socket_connect_timeout: seconds a connection attempt may take.
         cluster: build a ``RedisCluster`` from ``url`` instead of a single-node client.
         max_connections: connection pool size (per node on Cluster). When all are busy a
-            caller waits up to ``socket_timeout`` for one, so a burst queues instead of
-            failing.
-        **client_options: passed to ``from_url`` (``max_connections``, ``ssl_*``...).
+            caller waits for one, within its ``socket_timeout``, so a burst queues
+            instead of failing.
+        **client_options: passed to ``from_url`` (``ssl_*``, ``retry``...). A ``retry``
+            given here replaces the default (one immediate retry on a connection error).
     """
 
     store_type: ClassVar[str] = "redis"
@@ -129,7 +140,7 @@ class RedisSessionStore(SessionStore, TokenStore):
         url: str | None = None,
         *,
         client: Redis | RedisCluster | None = None,
-        prefix: str = "fastsecure:",
+        prefix: str | None = None,
         socket_timeout: float = 2.0,
         socket_connect_timeout: float = 2.0,
         cluster: bool = False,
@@ -138,22 +149,25 @@ class RedisSessionStore(SessionStore, TokenStore):
     ) -> None:
         if client is not None and url is not None:
             raise ConfigurationError("pass either a Redis URL or a client, not both")
+        if socket_timeout <= 0:
+            raise ConfigurationError("socket_timeout must be positive")
+        self.prefix = _check_prefix(prefix)
         self._owns_client = client is None
         self._gate: asyncio.Semaphore | None = None
-        self._gate_timeout = socket_timeout
+        self._deadline = socket_timeout
         self._init_lock = asyncio.Lock()
         if client is None:
             options: dict[str, Any] = {
                 "socket_timeout": socket_timeout,
                 "socket_connect_timeout": socket_connect_timeout,
                 # One immediate retry on a dropped connection (a pooled socket that died
-                # with a server restart); never back off, so an outage answers 503 fast.
+                # with a restart; on Cluster, after re-reading the slot map). Never on a
+                # timeout, never with back-off: the call's deadline is socket_timeout.
                 "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
                 **client_options,
             }
             url = url or "redis://localhost:6379/0"
             if cluster:
-                options["retry"] = Retry(NoBackoff(), 1)
                 client = RedisCluster.from_url(url, max_connections=max_connections, **options)
             else:
                 pool = BlockingConnectionPool.from_url(
@@ -172,7 +186,7 @@ class RedisSessionStore(SessionStore, TokenStore):
             # redis-py's Cluster pools raise when full instead of waiting; this gate makes
             # a burst queue as the single-node BlockingConnectionPool does.
             self._gate = asyncio.Semaphore(max_connections)
-        self.prefix = prefix
+        self._failures = FailureLog("redis")
         # Registered once: each call sends EVALSHA and loads the source only on NOSCRIPT.
         self._create = client.register_script(_lua.CREATE)
         self._list = client.register_script(_lua.LIST)
@@ -183,22 +197,29 @@ class RedisSessionStore(SessionStore, TokenStore):
         self._update = client.register_script(_lua.UPDATE)
 
     @asynccontextmanager
-    async def _guard(self, operation: str) -> AsyncIterator[None]:
-        """Map driver failures to :class:`~fastsecure.StoreUnavailableError`; queue at the gate."""
-        with _unavailable(operation):
-            if self._gate is None:
-                yield
-                return
-            if getattr(self._client, "_initialize", False):
-                await self._initialize_cluster()
-            try:
-                await asyncio.wait_for(self._gate.acquire(), self._gate_timeout)
-            except TimeoutError:
-                raise StoreUnavailableError(f"Redis {operation}: no free connection") from None
-            try:
-                yield
-            finally:
-                self._gate.release()
+    async def _guard(self, operation: str, *, bounded: bool = True) -> AsyncIterator[None]:
+        """One store call: bounded by ``socket_timeout`` as a whole, failures mapped to 503.
+
+        The deadline covers everything the call waits on (the Cluster gate, the slot-map
+        load, redis-py's retries and their refreshes), so the configured timeout is the
+        answer time whatever the retry policy. Every driver error becomes
+        :class:`~fastsecure.StoreUnavailableError` through :mod:`._errors`.
+        """
+        try:
+            async with asyncio.timeout(self._deadline if bounded else None):
+                if self._gate is None:
+                    yield
+                else:
+                    if getattr(self._client, "_initialize", False):
+                        await self._initialize_cluster()
+                    async with self._gate:
+                        yield
+        except StoreUnavailableError:
+            raise
+        except DRIVER_ERRORS as exc:
+            raise self._failures.unavailable(operation, exc) from exc
+        if self._failures.failing:
+            self._failures.recovered()
 
     async def _initialize_cluster(self) -> None:
         # redis-py's Cluster client races when many first commands arrive before it has
@@ -207,7 +228,7 @@ class RedisSessionStore(SessionStore, TokenStore):
         async with self._init_lock:
             if getattr(self._client, "_initialize", False):
                 assert isinstance(self._client, RedisCluster)
-                await asyncio.wait_for(self._client.initialize(), self._gate_timeout)
+                await self._client.initialize()
 
     @property
     def client(self) -> Redis | RedisCluster:
@@ -395,13 +416,13 @@ class RedisSessionStore(SessionStore, TokenStore):
         One GET learns the user (its index key); one Lua step then copies, deletes the old
         key and re-indexes atomically.
         """
-        record = await self.get_session(old_session_id)
-        if record is None:
-            return False
-        user_id = record["user_id"]
-        self._same_slot(user_id, old_session_id, new_session_id)
         old, new = self._handle(old_session_id), self._handle(new_session_id)
         async with self._guard("rotate_session"):
+            record = self._decode(old, await self._client.get(self._key_of_handle(old)))
+            if record is None:
+                return False
+            user_id = record["user_id"]
+            self._same_slot(user_id, old_session_id, new_session_id)
             reply = await self._rotate(
                 keys=[
                     self._key_of_handle(old),
@@ -439,7 +460,8 @@ class RedisSessionStore(SessionStore, TokenStore):
         """
         pattern = f"{_escape_glob(self.prefix)}{{*}}:u:*"
         removed = 0
-        async with self._guard("cleanup_expired_sessions"):
+        # A maintenance walk over every index: each command is bounded, the walk is not.
+        async with self._guard("cleanup_expired_sessions", bounded=False):
             async for index in self._client.scan_iter(match=pattern, count=500):
                 removed += int(await self._prune(keys=[index], args=[self.prefix]))
         return removed
