@@ -120,6 +120,7 @@ class DemoSecrets:
     jwt_secret: str = field(repr=False)
     oauth_flow_secret: str = field(repr=False)
     oidc_client_secret: str = field(repr=False)
+    device_secret: str = field(repr=False)
 
 
 def load_secrets(settings: DemoSettings) -> DemoSecrets:
@@ -132,7 +133,7 @@ def load_secrets(settings: DemoSettings) -> DemoSecrets:
     stored: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text())
-    wanted = ("jwt_secret", "oauth_flow_secret", "oidc_client_secret")
+    wanted = ("jwt_secret", "oauth_flow_secret", "oidc_client_secret", "device_secret")
     if any(not stored.get(name) for name in wanted):
         for name in wanted:
             stored.setdefault(name, secrets.token_urlsafe(48))
@@ -147,4 +148,5 @@ def load_secrets(settings: DemoSettings) -> DemoSecrets:
         jwt_secret=settings.jwt_secret or stored["jwt_secret"],
         oauth_flow_secret=stored["oauth_flow_secret"],
         oidc_client_secret=stored["oidc_client_secret"],
+        device_secret=stored["device_secret"],
     )

@@ -1,30 +1,31 @@
-"""The demo's user directory: password users hashed with argon2, and OAuth-linked users.
+"""The demo's user directory: password accounts (fastsecure-password) and OAuth-linked users.
 
-Passwords are hashed by pwdlib's recommended hasher (argon2id). Verifying is CPU-bound, so
-it runs in a worker thread and never stalls the event loop; an unknown user name is
-checked against a dummy hash so the answer takes as long as for a known one.
+Password accounts live in a :class:`fastsecure_password.MemoryUserStore` whose user ids
+are the login names (``alice``, or the e-mail address someone registered with); hashing,
+verification, rehashing and the equal work for unknown names are fastsecure-password's.
+The directory also links OAuth identities to users (``fastsecure_oauth.AccountStore``).
+Everything is in memory: the demo users are seeded at every start, registered accounts
+last until the demo stops.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pwdlib import PasswordHash
-from starlette.concurrency import run_in_threadpool
-
+from fastsecure.accounts import UserRecord
 from fastsecure.results import UserId
+from fastsecure_password import MemoryUserStore, PasswordHasher
 
 
 @dataclass
 class User:
-    """One account; ``scopes`` go into every credential issued for it."""
+    """What a page shows about an account; ``scopes`` go into every credential issued."""
 
     user_id: str
     name: str
     scopes: list[str]
-    password_hash: str | None = field(default=None, repr=False)
     email: str | None = None
 
 
@@ -35,41 +36,49 @@ DEMO_USERS: tuple[tuple[str, str, str, list[str]], ...] = (
 """Seeded at start and printed by ``python -m demo``: user id, password, name, scopes."""
 
 
-class UserDirectory:
-    """Users by id; also the account store that links OAuth identities to users.
+def _user(record: UserRecord) -> User:
+    return User(
+        str(record.user_id),
+        str(record.data.get("name") or record.login),
+        sorted(record.data.get("scopes") or ["user"]),
+        record.email,
+    )
 
-    Held in memory: the password users are seeded at every start, and an OAuth user's id
-    is derived from the identity (``"<provider>:<subject>"``), so sessions that outlive a
-    restart still name the same user.
+
+class UserDirectory:
+    """Who is who: password accounts (``accounts``, a user store) and OAuth-linked users.
+
+    Pages render synchronously, so the directory keeps the :class:`User` of everyone it
+    has seen (seeded, logged in with a password, signed in with OAuth).
     """
 
     def __init__(self) -> None:
-        self._hasher = PasswordHash.recommended()
-        self._users: dict[str, User] = {}
+        self.accounts = MemoryUserStore(id_factory=lambda login: login)
+        self._known: dict[str, User] = {}
         self._identities: dict[tuple[str, str], str] = {}
-        self._dummy_hash = self._hasher.hash("not a password anyone has")
 
-    def seed(self) -> None:
+    async def seed(self, hasher: PasswordHasher) -> None:
         """Create the demo users (hashing takes a few tens of milliseconds each)."""
         for user_id, password, name, scopes in DEMO_USERS:
-            self.add(user_id, password, name=name, scopes=scopes)
+            record = await self.accounts.get_by_login(user_id)
+            if record is None:
+                record = await self.accounts.create_user(
+                    user_id,
+                    await hasher.hash(password),
+                    verified=True,
+                    data={"name": name, "scopes": scopes},
+                )
+            self.remember(record)
 
-    def add(self, user_id: str, password: str, *, name: str, scopes: list[str]) -> User:
-        """Add a password user."""
-        user = User(user_id, name, sorted(scopes), self._hasher.hash(password))
-        self._users[user_id] = user
+    def remember(self, record: UserRecord) -> User:
+        """Note a password account (after its password was checked); returns its :class:`User`."""
+        user = _user(record)
+        self._known[user.user_id] = user
         return user
 
     def get(self, user_id: UserId | None) -> User | None:
         """The user, or None."""
-        return None if user_id is None else self._users.get(str(user_id))
-
-    async def verify_password(self, username: str, password: str) -> User | None:
-        """The user when the password matches; None otherwise, in the same time either way."""
-        user = self._users.get(username)
-        stored = user.password_hash if user is not None else None
-        ok = await run_in_threadpool(self._hasher.verify, password, stored or self._dummy_hash)
-        return user if ok and stored is not None else None
+        return None if user_id is None else self._known.get(str(user_id))
 
     # --- fastsecure_oauth.AccountStore --------------------------------------------------
 
@@ -89,7 +98,7 @@ class UserDirectory:
         user_id = f"{provider}:{user_info['id']}"
         email = user_info.get("email")
         name = str(user_info.get("name") or email or user_info["id"])
-        self._users[user_id] = User(
-            user_id, name, ["user"], None, email if isinstance(email, str) else None
+        self._known[user_id] = User(
+            user_id, name, ["user"], email if isinstance(email, str) else None
         )
         return user_id

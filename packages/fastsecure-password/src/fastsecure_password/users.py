@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -12,16 +12,25 @@ from fastsecure.accounts import AccountToken, UserExistsError, UserRecord, UserS
 from fastsecure.results import UserId
 
 
+def _random_id(login: str) -> UserId:
+    return str(uuid.uuid4())
+
+
 class MemoryUserStore(UserStore):
-    """Accounts in dicts, lost on restart; user ids are random UUID strings.
+    """Accounts in dicts, lost on restart.
 
     Every method is one step between awaits, so creation and token consumption are
     atomic under asyncio (one process).
+
+    Args:
+        id_factory: the id of a new account from its login; random UUID strings by
+            default (an app whose ids are its user names passes ``lambda login: login``).
     """
 
     user_store_type: ClassVar[str] = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, *, id_factory: Callable[[str], UserId] = _random_id) -> None:
+        self._id_factory = id_factory
         self._users: dict[UserId, UserRecord] = {}
         self._by_login: dict[str, UserId] = {}
         self._tokens: dict[str, AccountToken] = {}
@@ -44,8 +53,11 @@ class MemoryUserStore(UserStore):
     ) -> UserRecord:
         if login in self._by_login:
             raise UserExistsError("login taken")
+        user_id = self._id_factory(login)
+        if user_id in self._users:
+            raise UserExistsError("user id taken")
         user = UserRecord(
-            user_id=str(uuid.uuid4()),
+            user_id=user_id,
             login=login,
             password_hash=password_hash,
             email=email,
