@@ -123,11 +123,16 @@ def wheels(session: nox.Session) -> None:
         "    assert not (url and json.loads(url).get('dir_info', {}).get('editable')), name\n"
         "    assert d.read_text('RECORD'), name\n"
         "import fastsecure_jwt, fastsecure_session, fastsecure_oauth, fastsecure_redis, fastsecure_sqlalchemy\n"
-        "from fastsecure import JWTAuthenticationProvider, RedisSessionStore, DatabaseSessionStore, GoogleAuthProvider\n",
+        "import fastsecure_password, fastsecure_totp, fastsecure_webauthn, fastsecure_resource\n"
+        "from fastsecure import JWTAuthenticationProvider, RedisSessionStore, DatabaseSessionStore, GoogleAuthProvider\n"
+        "from fastsecure import PasswordAuthenticationProvider, TotpProvider, WebAuthnProvider, ResourceServerProvider\n",
     )
     out = session.run("fastsecure", "plugins", "--check", "--json", silent=True)
     names = {p["name"] for p in json.loads(str(out))["plugins"] if p["status"] == "loaded"}
-    expected = {"jwt", "session", "oauth", "redis", "sqlalchemy", "apikey"}
+    expected = {
+        "jwt", "session", "oauth", "redis", "sqlalchemy", "apikey",
+        "password", "totp", "webauthn", "resource",
+    }  # fmt: skip
     if not expected <= names:
         session.error(f"fastsecure plugins lists {sorted(names)}, expected {sorted(expected)}")
     session.log(f"fastsecure plugins: {', '.join(sorted(names))}")

@@ -40,7 +40,7 @@ from .strategies import AllAuthStrategy as AllAuthStrategy
 from .strategies import AnyAuthStrategy as AnyAuthStrategy
 from .strategies import AuthenticationStrategy as AuthenticationStrategy
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 # name -> (module, distribution that provides it)
 _LAZY: dict[str, tuple[str, str]] = {
@@ -53,6 +53,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "GitHubAuthProvider": ("fastsecure_oauth", "fastsecure-oauth"),
     "OpenIDConnectProvider": ("fastsecure_oauth", "fastsecure-oauth"),
     "OAuth2Provider": ("fastsecure_oauth", "fastsecure-oauth"),
+    "PasswordAuthenticationProvider": ("fastsecure_password", "fastsecure-password"),
+    "TotpProvider": ("fastsecure_totp", "fastsecure-totp"),
+    "WebAuthnProvider": ("fastsecure_webauthn", "fastsecure-webauthn"),
+    "ResourceServerProvider": ("fastsecure_resource", "fastsecure-resource"),
 }
 
 

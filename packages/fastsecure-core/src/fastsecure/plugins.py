@@ -68,6 +68,11 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "redis": "fastsecure-redis",
     "sqlalchemy": "fastsecure-sqlalchemy",
     "database": "fastsecure-sqlalchemy",
+    "password": "fastsecure-password",
+    "totp": "fastsecure-totp",
+    "webauthn": "fastsecure-webauthn",
+    "resource": "fastsecure-resource",
+    "resource_server": "fastsecure-resource",
 }
 
 
