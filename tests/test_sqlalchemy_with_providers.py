@@ -72,7 +72,9 @@ async def test_session_check_is_one_select_and_no_write(
     log = statement_log(store)
     async with client(app) as http:
         for _ in range(5):
-            response = await http.get("/api/me", headers={"Cookie": f"session_id={session_id}"})
+            response = await http.get(
+                "/api/me", headers={"Cookie": f"__Host-session_id={session_id}"}
+            )
             assert response.status_code == 200 and response.json() == {"user_id": 7}
     assert len(log.statements) == 5, log.statements
     for statement in log.statements:
@@ -82,7 +84,7 @@ async def test_session_check_is_one_select_and_no_write(
         )
     log.clear()
     async with client(app) as http:
-        response = await http.get("/api/me", headers={"Cookie": "session_id=" + "x" * 43})
+        response = await http.get("/api/me", headers={"Cookie": "__Host-session_id=" + "x" * 43})
     assert response.status_code == 401
     assert len(log.statements) == 1
 
@@ -99,7 +101,7 @@ async def test_sqlite_sessions_survive_a_restart(tmp_path: Path) -> None:
     second = DatabaseSessionStore(url)  # a new process would build exactly this
     app, _ = build_app(second)
     async with client(app) as http:
-        response = await http.get("/api/me", headers={"Cookie": f"session_id={session_id}"})
+        response = await http.get("/api/me", headers={"Cookie": f"__Host-session_id={session_id}"})
     assert response.status_code == 200 and response.json() == {"user_id": 99}
     assert await second.is_revoked("revoked-jti")
     await second.aclose()
@@ -211,7 +213,7 @@ async def proxied_store(pg_proxy: CuttableProxy) -> AsyncIterator[DatabaseSessio
 async def timed_get(http: httpx.AsyncClient, session_id: str) -> tuple[int, float]:
     started = time.perf_counter()
     response = await asyncio.wait_for(
-        http.get("/api/me", headers={"Cookie": f"session_id={session_id}"}), timeout=10
+        http.get("/api/me", headers={"Cookie": f"__Host-session_id={session_id}"}), timeout=10
     )
     return response.status_code, time.perf_counter() - started
 
