@@ -170,3 +170,23 @@ def test_override_context(manager: AuthenticationManager) -> None:
 def test_from_config_rejects_unknown_sections() -> None:
     with pytest.raises(ConfigurationError):
         AuthenticationManager.from_config({"provider": {}})
+
+
+def test_granted_builds_what_the_validated_constructor_builds() -> None:
+    from datetime import UTC, datetime
+
+    from fastsecure import AuthenticationResult
+
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    fast = AuthenticationResult.granted(7, "jwt", {"scopes": ["a"]}, when)
+    slow = AuthenticationResult(
+        success=True, user_id=7, provider="jwt", metadata={"scopes": ["a"]}, expires_at=when
+    )
+    assert fast == slow
+    assert fast.model_dump() == slow.model_dump()
+    assert fast.__pydantic_private__ == slow.__pydantic_private__
+    assert fast.model_fields_set == slow.model_fields_set
+    copied = fast.model_copy(deep=True)
+    assert copied == fast and copied.metadata is not fast.metadata
+    fast.session_id = "x"  # attribute assignment works as on any result
+    assert fast.session_id == "x" and fast.failure_reason is None and fast.scopes == {"a"}

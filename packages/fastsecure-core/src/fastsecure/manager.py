@@ -314,9 +314,9 @@ class AuthenticationManager:
         :class:`AuthenticationResult` or answers 401/403/503.
         """
         if self._dependency is None:
-            from .fastapi import AuthDependency
+            from .fastapi.dependencies import auth_dependency
 
-            self._dependency = AuthDependency(self)
+            self._dependency = auth_dependency(self)
         return self._dependency
 
     @property
@@ -330,9 +330,9 @@ class AuthenticationManager:
         400 and 503 are answered as everywhere.
         """
         if self._optional_dependency is None:
-            from .fastapi import AuthDependency
+            from .fastapi.dependencies import auth_dependency
 
-            self._optional_dependency = AuthDependency(self, auto_error=False)
+            self._optional_dependency = auth_dependency(self, auto_error=False)
         return self._optional_dependency
 
     @property
@@ -359,7 +359,7 @@ class AuthenticationManager:
         every registered provider is accepted (ANY). ``auto_error=False`` makes it
         optional (see :attr:`optional_auth` for the rule).
         """
-        from .fastapi import AuthDependency
+        from .fastapi.dependencies import auth_dependency
 
         names = providers or tuple(self.engine.providers)
         requirement = self.engine.check(
@@ -371,7 +371,7 @@ class AuthenticationManager:
                 ignore_invalid=ignore_invalid,
             )
         )
-        return AuthDependency(self, requirement=requirement, auto_error=auto_error)
+        return auth_dependency(self, requirement=requirement, auto_error=auto_error)
 
     def install(self, app: Any) -> None:
         """Wire the manager into an app; call ``auth_manager.install(app)`` once.

@@ -85,6 +85,46 @@ class AuthenticationResult(BaseModel):
         return self
 
     @classmethod
+    def granted(
+        cls,
+        user_id: UserId,
+        provider: str | None,
+        metadata: dict[str, Any],
+        expires_at: datetime | None = None,
+    ) -> AuthenticationResult:
+        """A successful result from values the provider has already checked.
+
+        The per-request path of a provider that verified a credential: pydantic's
+        validation (or even ``model_construct``'s generic loop) would re-check values
+        the provider built itself, at a cost larger than the rest of the engine. The
+        instance is exactly what the validated constructor builds (a test holds the two
+        equal field by field).
+        """
+        result = cls.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(
+            result,
+            "__dict__",
+            {
+                "success": True,
+                "user_id": user_id,
+                "access_token": None,
+                "refresh_token": None,
+                "session_id": None,
+                "expires_at": expires_at,
+                "provider": provider,
+                "metadata": metadata,
+            },
+        )
+        fields = {"success", "user_id", "provider", "metadata"}
+        if expires_at is not None:
+            fields.add("expires_at")
+        setattr_(result, "__pydantic_fields_set__", fields)
+        setattr_(result, "__pydantic_extra__", None)
+        setattr_(result, "__pydantic_private__", {"_reason": None})
+        return result
+
+    @classmethod
     def failure(
         cls,
         error: str,

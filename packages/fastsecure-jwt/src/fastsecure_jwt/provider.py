@@ -639,12 +639,10 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         metadata = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
         metadata["scopes"] = sorted(set(claims.get("scopes", [])))
         metadata["claims"] = claims
-        return AuthenticationResult(
-            success=True,
-            user_id=user_id,
-            provider=self.provider_name,
-            expires_at=_as_datetime(claims["exp"]),
-            metadata=metadata,
+        # Every field was checked above: validating our own values again would be per-request
+        # work for nothing.
+        return AuthenticationResult.granted(
+            user_id, self.provider_name, metadata, _as_datetime(claims["exp"])
         )
 
     async def _login(self, credentials: Mapping[str, Any]) -> AuthenticationResult:

@@ -17,6 +17,7 @@ from .debug import debug_router as debug_router
 from .dependencies import AuthDependency as AuthDependency
 from .dependencies import DocumentedScheme as DocumentedScheme
 from .dependencies import WebSocketAuthDependency as WebSocketAuthDependency
+from .dependencies import auth_dependency as auth_dependency
 from .dependencies import dependency_signature as dependency_signature
 from .middleware import AuthenticationMiddleware as AuthenticationMiddleware
 from .responses import http_answer as http_answer
@@ -29,6 +30,7 @@ __all__ = [
     "AuthenticationMiddleware",
     "DocumentedScheme",
     "WebSocketAuthDependency",
+    "auth_dependency",
     "debug_router",
     "decide_request",
     "dependency_signature",

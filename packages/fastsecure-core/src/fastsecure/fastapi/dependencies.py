@@ -29,7 +29,9 @@ class AuthDependency:
 
     FastAPI documents only schemes it finds as dependencies, so the signature is generated
     from the providers (the one place that does so); the scheme values themselves are not
-    used: each provider reads its own credential from the request.
+    used: each provider reads its own credential from the request. Build one with
+    :func:`auth_dependency`, which makes the dependency itself the first scheme, so that
+    a single-provider requirement costs FastAPI no sub-dependency per request.
 
     With ``auto_error=False`` (``optional_auth``) the engine's optional rule applies:
     ``None`` for an anonymous caller, 401 for a refused credential, 400/503 as always.
@@ -41,15 +43,20 @@ class AuthDependency:
         *,
         requirement: AuthenticationRequirement | None = None,
         auto_error: bool = True,
+        schemes: tuple[SecurityBase, ...] | None = None,
     ) -> None:
         self.manager = manager
         self.engine: Engine = manager.engine
         self.requirement = requirement
         self.auto_error = auto_error
+        self._schemes = (
+            schemes if schemes is not None else provider_schemes(self.engine, requirement)
+        )
 
     @property
     def __signature__(self) -> inspect.Signature:
-        return dependency_signature(self.engine, self.requirement)
+        documented = self._schemes[1:] if isinstance(self, SecurityBase) else self._schemes
+        return dependency_signature(documented)
 
     async def __call__(self, request: Request, **_schemes: Any) -> AuthenticationResult | None:
         decision = await decide_request(
@@ -58,6 +65,37 @@ class AuthDependency:
         if decision.allowed:
             return decision.result
         raise http_answer(decision).exception() from None
+
+
+class SchemedAuthDependency(AuthDependency, SecurityBase):
+    """An :class:`AuthDependency` that is itself its first provider's security scheme."""
+
+    def __init__(
+        self,
+        manager: EngineOwner,
+        *,
+        requirement: AuthenticationRequirement | None = None,
+        auto_error: bool = True,
+        schemes: tuple[SecurityBase, ...],
+    ) -> None:
+        super().__init__(manager, requirement=requirement, auto_error=auto_error, schemes=schemes)
+        self.model = schemes[0].model
+        self.scheme_name = schemes[0].scheme_name
+
+
+def auth_dependency(
+    manager: EngineOwner,
+    *,
+    requirement: AuthenticationRequirement | None = None,
+    auto_error: bool = True,
+) -> AuthDependency:
+    """The dependency for ``requirement`` (the request path's when ``None``)."""
+    schemes = provider_schemes(manager.engine, requirement)
+    if schemes:
+        return SchemedAuthDependency(
+            manager, requirement=requirement, auto_error=auto_error, schemes=schemes
+        )
+    return AuthDependency(manager, requirement=requirement, auto_error=auto_error, schemes=())
 
 
 class DocumentedScheme(SecurityBase):
@@ -76,31 +114,36 @@ class DocumentedScheme(SecurityBase):
         return None
 
 
-def dependency_signature(
+def provider_schemes(
     engine: Engine, requirement: AuthenticationRequirement | None
-) -> inspect.Signature:
-    """``(request, <one Security(...) per provider scheme>)`` for OpenAPI."""
+) -> tuple[SecurityBase, ...]:
+    """The OpenAPI security schemes of a requirement's providers (every provider's if none)."""
     names = requirement.all_providers if requirement is not None else tuple(engine.providers)
-    params = [
-        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
-    ]
+    out: list[SecurityBase] = []
     for name in names:
         try:
-            schemes = engine.get_provider(name).security_schemes()
+            out.extend(engine.get_provider(name).security_schemes())
         except Exception as exc:  # a provider without schemes still authenticates
             logger.warning(
                 "fastsecure: security schemes of %r failed: %s", name, type(exc).__name__
             )
-            continue
-        for scheme in schemes:
-            params.append(
-                inspect.Parameter(
-                    f"fastsecure_scheme_{len(params)}",
-                    inspect.Parameter.KEYWORD_ONLY,
-                    default=Security(DocumentedScheme(scheme)),
-                    annotation=Any,
-                )
+    return tuple(out)
+
+
+def dependency_signature(schemes: tuple[SecurityBase, ...]) -> inspect.Signature:
+    """``(request, <one Security(...) per scheme>)`` for OpenAPI."""
+    params = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
+    ]
+    for scheme in schemes:
+        params.append(
+            inspect.Parameter(
+                f"fastsecure_scheme_{len(params)}",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=Security(DocumentedScheme(scheme)),
+                annotation=Any,
             )
+        )
     return inspect.Signature(params)
 
 
@@ -129,4 +172,12 @@ class WebSocketAuthDependency:
         raise WebSocketException(code=code, reason=reason) from None
 
 
-__all__ = ["AuthDependency", "DocumentedScheme", "WebSocketAuthDependency", "dependency_signature"]
+__all__ = [
+    "AuthDependency",
+    "DocumentedScheme",
+    "SchemedAuthDependency",
+    "WebSocketAuthDependency",
+    "auth_dependency",
+    "dependency_signature",
+    "provider_schemes",
+]
