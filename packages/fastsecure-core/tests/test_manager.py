@@ -188,5 +188,9 @@ def test_granted_builds_what_the_validated_constructor_builds() -> None:
     assert fast.model_fields_set == slow.model_fields_set
     copied = fast.model_copy(deep=True)
     assert copied == fast and copied.metadata is not fast.metadata
+    with_session = AuthenticationResult.granted(1, "session", {}, when, session_id="s" * 43)
+    assert with_session == AuthenticationResult(
+        success=True, user_id=1, provider="session", expires_at=when, session_id="s" * 43
+    )
     fast.session_id = "x"  # attribute assignment works as on any result
     assert fast.session_id == "x" and fast.failure_reason is None and fast.scopes == {"a"}

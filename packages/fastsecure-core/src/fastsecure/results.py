@@ -91,6 +91,7 @@ class AuthenticationResult(BaseModel):
         provider: str | None,
         metadata: dict[str, Any],
         expires_at: datetime | None = None,
+        session_id: str | None = None,
     ) -> AuthenticationResult:
         """A successful result from values the provider has already checked.
 
@@ -110,7 +111,7 @@ class AuthenticationResult(BaseModel):
                 "user_id": user_id,
                 "access_token": None,
                 "refresh_token": None,
-                "session_id": None,
+                "session_id": session_id,
                 "expires_at": expires_at,
                 "provider": provider,
                 "metadata": metadata,
@@ -119,6 +120,8 @@ class AuthenticationResult(BaseModel):
         fields = {"success", "user_id", "provider", "metadata"}
         if expires_at is not None:
             fields.add("expires_at")
+        if session_id is not None:
+            fields.add("session_id")
         setattr_(result, "__pydantic_fields_set__", fields)
         setattr_(result, "__pydantic_extra__", None)
         setattr_(result, "__pydantic_private__", {"_reason": None})

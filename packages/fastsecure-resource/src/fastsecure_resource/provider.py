@@ -427,17 +427,17 @@ class ResourceServerProvider(AuthenticationProvider):
             (claims[c] for c in self.client_id_claims if isinstance(claims.get(c), str)), None
         )
         exp = claims.get("exp")
-        return AuthenticationResult(
-            success=True,
-            user_id=claims["sub"],
-            provider=self.provider_name,
-            expires_at=datetime.fromtimestamp(exp, tz=UTC) if _number(exp) else None,
-            metadata={
+        # Claims verified above: no per-request re-validation of our own values.
+        return AuthenticationResult.granted(
+            claims["sub"],
+            self.provider_name,
+            {
                 "scopes": scopes_from(claims, self.scope_claims),
                 "client_id": client_id,
                 "issuer": claims.get("iss"),
                 "claims": claims,
             },
+            datetime.fromtimestamp(exp, tz=UTC) if _number(exp) else None,
         )
 
     # --- request integration -------------------------------------------------------------

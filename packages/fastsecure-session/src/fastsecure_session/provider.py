@@ -301,13 +301,9 @@ class SessionAuthenticationProvider(AuthenticationProvider):
     def _success(
         self, user_id: UserId, session_id: str, expires_at: datetime, metadata: dict[str, Any]
     ) -> AuthenticationResult:
-        return AuthenticationResult(
-            success=True,
-            user_id=user_id,
-            session_id=session_id,
-            expires_at=expires_at,
-            provider=self.provider_name,
-            metadata=metadata,
+        # Values the store and this provider produced: no per-request re-validation.
+        return AuthenticationResult.granted(
+            user_id, self.provider_name, metadata, expires_at, session_id=session_id
         )
 
     def _idle(self, record: SessionRecord, now: datetime) -> bool:
