@@ -133,7 +133,8 @@ class Load:
     users: int = 8
     first_user: int = 1
     samples: list[Sample] = field(default_factory=list)
-    revoked: list[tuple[str, str]] = field(default_factory=list)  # (kind, credential)
+    # (kind, credential, the user it belonged to)
+    revoked: list[tuple[str, str, int]] = field(default_factory=list)
     cookie: str = "session_id"
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -214,36 +215,35 @@ class Load:
                             json={"session_id": session},
                         )  # fmt: skip
                         if r is not None and r.status_code == 200 and r.json()["revoked"]:
-                            self.revoked.append(("session", session))
+                            self.revoked.append(("session", session, user))
                         session = None
                     elif tokens is not None:
                         r = await self._call(
                             http, "logout_jwt", "write", user, "POST", "/logout/jwt", json=tokens
                         )
                         if r is not None and r.status_code == 200 and r.json()["revoked"]:
-                            self.revoked.append(("access", tokens["access_token"]))
-                            self.revoked.append(("refresh", tokens["refresh_token"]))
+                            self.revoked.append(("access", tokens["access_token"], user))
+                            self.revoked.append(("refresh", tokens["refresh_token"], user))
                         tokens = None
                 if self.revoked:
-                    await self._probe_revoked(http, user, rng.choice(self.revoked))
+                    await self._probe_revoked(http, rng.choice(self.revoked))
 
-    async def _probe_revoked(
-        self, http: httpx.AsyncClient, user: int, entry: tuple[str, str]
-    ) -> None:
-        kind, credential = entry
+    async def _probe_revoked(self, http: httpx.AsyncClient, entry: tuple[str, str, int]) -> None:
+        """Present a logged-out credential; the sample names the user it belonged to."""
+        kind, credential, owner = entry
         if kind == "session":
             await self._call(
-                http, "revoked_session", "revoked", user, "GET", "/session/me",
+                http, "revoked_session", "revoked", owner, "GET", "/session/me",
                 headers={"Cookie": f"{self.cookie}={credential}"},
             )  # fmt: skip
         elif kind == "access":
             await self._call(
-                http, "revoked_access", "revoked", user, "GET", "/jwt/me",
+                http, "revoked_access", "revoked", owner, "GET", "/jwt/me",
                 headers={"Authorization": f"Bearer {credential}"},
             )  # fmt: skip
         else:
             await self._call(
-                http, "revoked_refresh", "revoked", user, "POST", "/refresh/jwt",
+                http, "revoked_refresh", "revoked", owner, "POST", "/refresh/jwt",
                 json={"refresh_token": credential},
             )  # fmt: skip
 

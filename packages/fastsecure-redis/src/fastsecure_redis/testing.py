@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -111,7 +112,7 @@ class RedisServer:
 
 @dataclass
 class Cluster:
-    """Three masters on loopback ports, slots spread by ``redis-cli --cluster create``."""
+    """Masters (and replicas) on loopback ports, joined by ``redis-cli --cluster create``."""
 
     servers: list[RedisServer]
 
@@ -125,24 +126,117 @@ class Cluster:
         for server in self.servers:
             server.stop()
 
+    def live(self) -> list[RedisServer]:
+        """The nodes whose process runs."""
+        return [s for s in self.servers if s.process is not None and s.process.poll() is None]
+
+    def pause(self) -> None:
+        """SIGSTOP every node: connections are accepted, nothing is answered."""
+        for server in self.live():
+            assert server.process is not None
+            os.kill(server.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT every node :meth:`pause` stopped."""
+        for server in self.live():
+            assert server.process is not None
+            os.kill(server.process.pid, signal.SIGCONT)
+
+    def masters(self) -> dict[int, list[tuple[int, int]]]:
+        """Port of each master -> its slot ranges, as a live node reports them."""
+        for server in self.live():
+            client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=2)
+            try:
+                reply = client.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+            except redis.RedisError:
+                continue
+            finally:
+                client.close()
+            owners: dict[int, list[tuple[int, int]]] = {}
+            for entry in reply:
+                start, end, master = entry[0], entry[1], entry[2]
+                owners.setdefault(int(master[1]), []).append((int(start), int(end)))
+            return owners
+        raise RuntimeError("no live node answers CLUSTER SLOTS")
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Block until every live node reports ``cluster_state:ok``, every slot on a live master.
+
+        After a master is killed the others report ok until they notice (the node
+        timeout), so this also waits until no slot is assigned to a dead node.
+        """
+        deadline = time.monotonic() + timeout
+        live_ports = {s.port for s in self.live()}
+        while True:
+            try:
+                owners = self.masters()
+            except RuntimeError:
+                owners = {}
+            served = sum(end - start + 1 for ranges in owners.values() for start, end in ranges)
+            if owners and set(owners) <= live_ports and served == 16384:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("slots are still assigned to a dead node")
+            time.sleep(0.05)
+        for server in self.live():
+            client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=2)
+            try:
+                while True:
+                    try:
+                        if _cluster_ok(client):
+                            break
+                    except redis.RedisError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("cluster did not reach cluster_state:ok")
+                    time.sleep(0.05)
+            finally:
+                client.close()
+
 
 def _cluster_ok(client: redis.Redis) -> bool:
     info: object = client.cluster("INFO")  # parsed into a dict by redis-py
     return isinstance(info, dict) and info.get("cluster_state") in ("ok", b"ok")
 
 
-def start_cluster(base: Path, nodes: int = 3, timeout: float = 30.0) -> Cluster:
-    """Start ``nodes`` masters under ``base`` and join them into a Cluster."""
+def _replicas_synced(servers: Sequence[RedisServer]) -> bool:
+    for server in servers:
+        client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=2)
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        if info.get("role") == "slave" and info.get("master_link_status") != "up":
+            return False
+    return True
+
+
+def start_cluster(
+    base: Path,
+    nodes: int = 3,
+    timeout: float = 30.0,
+    *,
+    replicas: int = 0,
+    node_timeout_ms: int = 2000,
+    require_full_coverage: bool = True,
+) -> Cluster:
+    """Start ``nodes`` masters (each with ``replicas`` replicas) under ``base``, joined.
+
+    With replicas it returns once every replica has synced, so a killed master fails
+    over to its replica. ``require_full_coverage=False`` keeps the other masters serving
+    while a failed master's slots have no owner (Redis's default refuses every slot).
+    """
     servers: list[RedisServer] = []
     try:
-        for n in range(nodes):
+        for n in range(nodes * (1 + replicas)):
             directory = base / f"node{n}"
             server = RedisServer(directory)
             server.extra = (
                 "--appendonly", "no",
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(directory / "nodes.conf"),
-                "--cluster-node-timeout", "2000",
+                "--cluster-node-timeout", str(node_timeout_ms),
+                "--cluster-require-full-coverage", "yes" if require_full_coverage else "no",
             )  # fmt: skip
             server.start()
             servers.append(server)
@@ -154,28 +248,25 @@ def start_cluster(base: Path, nodes: int = 3, timeout: float = 30.0) -> Cluster:
                 "create",
                 *addresses,
                 "--cluster-replicas",
-                "0",
+                str(replicas),
                 "--cluster-yes",
             ],
             check=True,
             capture_output=True,
             timeout=60,
         )
+        cluster = Cluster(servers)
+        cluster.wait_ok(timeout)
         deadline = time.monotonic() + timeout
-        for server in servers:
-            client = redis.Redis(host="127.0.0.1", port=server.port)
-            try:
-                while not _cluster_ok(client):
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("cluster did not reach cluster_state:ok")
-                    time.sleep(0.1)
-            finally:
-                client.close()
+        while replicas and not _replicas_synced(servers):
+            if time.monotonic() > deadline:
+                raise RuntimeError("replicas did not sync with their masters")
+            time.sleep(0.1)
     except BaseException:
         for server in servers:
             server.stop()
         raise
-    return Cluster(servers)
+    return cluster
 
 
 async def delete_prefix(client: AsyncRedis | AsyncRedisCluster, prefix: str) -> None:
