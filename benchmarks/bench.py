@@ -335,7 +335,7 @@ def profile(args: argparse.Namespace, library: Path) -> None:
 
     import annotate
 
-    out = RESULTS / "profile"
+    out = args.profile_dir
     out.mkdir(parents=True, exist_ok=True)
     targets = list(dict.fromkeys([*args.scenario, "floor"]))
     for scenario in targets:
@@ -379,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         "functions through perf trampolines (3.11 gives C functions only)",
     )
     parser.add_argument("--top", type=int, default=25, help="profile: functions listed")
+    parser.add_argument(
+        "--profile-dir", type=Path, default=RESULTS / "profile", help="profile: output directory"
+    )
     parser.add_argument("--replot", action="store_true", help="redraw latest.png from its JSON")
     args = parser.parse_args(argv)
     if args.replot:
