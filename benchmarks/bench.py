@@ -386,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replot:
         saved = json.loads((RESULTS / "latest.json").read_text())["results"]
-        rows = [Row(r["scenario"], r["description"], r["instructions_per_request"]) for r in saved]
-        return 0 if plot(rows, RESULTS / "latest.png") else 1
+        replotted = [
+            Row(r["scenario"], r["description"], r["instructions_per_request"]) for r in saved
+        ]
+        return 0 if plot(replotted, RESULTS / "latest.png") else 1
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     library = compile_client_requests()
