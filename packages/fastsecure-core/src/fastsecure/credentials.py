@@ -18,12 +18,19 @@ if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
 
+TOKEN68_SCHEMES = frozenset({"bearer", "basic", "token", "dpop", "apikey"})
+"""Schemes whose credential is one token: anything after it is a second credential."""
+
+
 def single_header(connection: HTTPConnection, name: str) -> str | None:
-    """The one value of header ``name``; ``None`` when absent; ambiguous when repeated."""
+    """The one value of header ``name``; ``None`` when absent; ambiguous when repeated.
+
+    Header names in an ASGI scope are lowercase (the ASGI spec; Starlette relies on it too).
+    """
     key = name.lower().encode("latin-1")
     found: bytes | None = None
     for header, value in connection.scope["headers"]:
-        if header.lower() == key:
+        if header == key:
             if found is not None:
                 raise AmbiguousCredentialsError(f"the {name} header is sent more than once")
             found = value
@@ -33,28 +40,42 @@ def single_header(connection: HTTPConnection, name: str) -> str | None:
 def authorization(connection: HTTPConnection) -> tuple[str, str] | None:
     """``(scheme lowercased, parameter)`` of the one ``Authorization`` header, or ``None``.
 
-    A header holding two credentials (``Bearer a, Bearer b`` or ``Bearer a b``) is ambiguous:
-    RFC 9110 allows one credential per ``Authorization`` field.
+    A token68 credential (``Bearer``, ``Basic``...) followed by another (``Bearer a, Bearer
+    b`` or ``Bearer a b``) is ambiguous: RFC 9110 allows one credential per field. Schemes
+    whose parameters are a comma-separated list (``Digest``) are returned as they are.
     """
     header = single_header(connection, "authorization")
     if header is None:
         return None
     scheme, _, param = header.strip().partition(" ")
+    scheme = scheme.lower()
     param = param.strip()
-    if "," in param or " " in param or "\t" in param:
+    if scheme in TOKEN68_SCHEMES and ("," in param or " " in param or "\t" in param):
         raise AmbiguousCredentialsError("the Authorization header holds more than one credential")
-    return scheme.lower(), param
+    return scheme, param
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:
     """The token of ``Authorization: Bearer <token>``; ``None`` for no header or another scheme.
 
     An empty Bearer token comes back as ``""`` so that it is rejected (401), not ignored.
+    Two ``Authorization`` headers, or two credentials in one, are ambiguous.
     """
-    found = authorization(connection)
-    if found is None or found[0] != "bearer":
+    found: bytes | None = None
+    for header, value in connection.scope["headers"]:  # single_header, inlined: per request
+        if header == b"authorization":
+            if found is not None:
+                raise AmbiguousCredentialsError("the authorization header is sent more than once")
+            found = value
+    if found is None:
         return None
-    return found[1]
+    scheme, _, param = found.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    param = param.strip()
+    if "," in param or " " in param or "\t" in param:
+        raise AmbiguousCredentialsError("the Authorization header holds more than one credential")
+    return param
 
 
 def single_cookie(connection: HTTPConnection, name: str) -> str | None:
@@ -66,7 +87,7 @@ def single_cookie(connection: HTTPConnection, name: str) -> str | None:
     """
     found: str | None = None
     for header, value in connection.scope["headers"]:
-        if header.lower() != b"cookie":
+        if header != b"cookie":
             continue
         for chunk in value.decode("latin-1").split(";"):
             key, sep, val = chunk.partition("=")

@@ -38,7 +38,7 @@ class ProviderOutcome(NamedTuple):
     status: ProviderStatus
     reason: str | None = None
     user_id: UserId | None = None
-    scopes: tuple[str, ...] = ()
+    scopes: frozenset[str] = frozenset()
 
 
 class Decision(NamedTuple):

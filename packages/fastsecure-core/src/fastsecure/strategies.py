@@ -65,21 +65,31 @@ async def run_provider(
         result: object = await provider.authenticate(dict(credentials))
     except (StoreUnavailableError, RateLimitedError, BadRequestError):
         raise
-    except ForbiddenError as exc:
+    except Exception as exc:
+        return provider_error(name, exc)
+    return checked_result(name, result)
+
+
+def provider_error(name: str, exc: Exception) -> AuthenticationResult:
+    """The failed result for what a provider raised (see :func:`run_provider`)."""
+    if isinstance(exc, ForbiddenError):
         return AuthenticationResult.failure(
             str(exc) or "forbidden", provider=name, reason=FailureReason.FORBIDDEN
         )
-    except InsufficientScopeError as exc:
+    if isinstance(exc, InsufficientScopeError):
         return AuthenticationResult.failure(
             str(exc) or "insufficient scope", provider=name, reason=FailureReason.INSUFFICIENT_SCOPE
         )
-    except AuthenticationError as exc:
+    if isinstance(exc, AuthenticationError):
         return AuthenticationResult.failure(str(exc) or "invalid credentials", provider=name)
-    except Exception as exc:
-        # Type only: an exception message may quote the credential.
-        logger.error("fastsecure: provider %r raised %s", name, type(exc).__name__)
-        return AuthenticationResult.failure("authentication provider error", provider=name)
-    if not isinstance(result, AuthenticationResult):  # a third-party provider's bug
+    # Type only: an exception message may quote the credential.
+    logger.error("fastsecure: provider %r raised %s", name, type(exc).__name__)
+    return AuthenticationResult.failure("authentication provider error", provider=name)
+
+
+def checked_result(name: str, result: object) -> AuthenticationResult:
+    """What a provider returned, if it is a usable result (see :func:`run_provider`)."""
+    if type(result) is not AuthenticationResult and not isinstance(result, AuthenticationResult):
         logger.error("fastsecure: provider %r returned %s", name, type(result).__name__)
         return AuthenticationResult.failure("authentication provider error", provider=name)
     if result.success and result.user_id is None:
@@ -175,12 +185,13 @@ class AnyAuthStrategy(AuthenticationStrategy):
                 errors.append(_error_of(name, result))
                 forbidden = forbidden or result.failure_reason is FailureReason.FORBIDDEN
                 continue
-            if requirement.scopes:
+            required = requirement.scopes
+            if required:
                 granted = result.scopes
-                lacking = missing_scopes(requirement, granted)
-                if lacking:
+                if not required <= granted:
                     lacked_scope = True
-                    errors.append(f"{name}: missing required scopes: {', '.join(lacking)}")
+                    lacking = ", ".join(sorted(required - granted))
+                    errors.append(f"{name}: missing required scopes: {lacking}")
                     continue
                 result.metadata["scopes"] = sorted(granted)
             elif not isinstance(result.metadata.get("scopes"), list):

@@ -68,7 +68,7 @@ def _provider(outcome: ProviderOutcome) -> ProviderTrace:
     if outcome.status == "error":
         reason = "store unavailable"
     return ProviderTrace(
-        outcome.provider, outcome.required, status, outcome.user_id, list(outcome.scopes), reason
+        outcome.provider, outcome.required, status, outcome.user_id, sorted(outcome.scopes), reason
     )
 
 

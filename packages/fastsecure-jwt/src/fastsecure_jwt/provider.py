@@ -495,19 +495,25 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         except StoreUnavailableError:
             raise
         except Exception as exc:
-            if not self._store_down:
-                self._store_down = True
-                logger.warning(
-                    "fastsecure-jwt: token store %s failed (%s.%s); 503 until it answers again",
-                    operation,
-                    type(exc).__module__,
-                    type(exc).__qualname__,
-                )
-            raise StoreUnavailableError(f"token store {operation} failed") from exc
+            raise self._store_failed(operation, exc) from exc
         if self._store_down:
-            self._store_down = False
-            logger.warning("fastsecure-jwt: token store answers again")
+            self._store_recovered()
         return value
+
+    def _store_failed(self, operation: str, exc: Exception) -> StoreUnavailableError:
+        if not self._store_down:
+            self._store_down = True
+            logger.warning(
+                "fastsecure-jwt: token store %s failed (%s.%s); 503 until it answers again",
+                operation,
+                type(exc).__module__,
+                type(exc).__qualname__,
+            )
+        return StoreUnavailableError(f"token store {operation} failed")
+
+    def _store_recovered(self) -> None:
+        self._store_down = False
+        logger.warning("fastsecure-jwt: token store answers again")
 
     # --- request integration -------------------------------------------------------------
 
@@ -631,9 +637,15 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             user_id = self._user_id(claims)
         except _Rejected as exc:
             return self._fail(str(exc))
-        revoked = await self._store(
-            "is_revoked", self.token_store.is_revoked(claims["jti"], claims.get(FAMILY_CLAIM))
-        )
+        # _store, unrolled on the per-request path: one coroutine less.
+        try:
+            revoked = await self.token_store.is_revoked(claims["jti"], claims.get(FAMILY_CLAIM))
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            raise self._store_failed("is_revoked", exc) from exc
+        if self._store_down:
+            self._store_recovered()
         if revoked:
             return self._fail("token revoked")
         metadata = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
