@@ -224,7 +224,9 @@ class PostgresServer:
         assert self.directory is not None, "call init() first"
         return self.directory / "data"
 
-    def url(self, driver: str = "asyncpg", database: str = "postgres", user: str = "postgres") -> str:
+    def url(
+        self, driver: str = "asyncpg", database: str = "postgres", user: str = "postgres"
+    ) -> str:
         """The SQLAlchemy URL of a database on this server (trust authentication)."""
         return f"postgresql+{driver}://{user}@127.0.0.1:{self.port}/{database}"
 
