@@ -469,3 +469,40 @@ async def test_a_mounted_sub_app_is_judged_by_its_full_path(manager: Authenticat
     assert route_path({**scope_root, "app_root_path": "/prefix", "root_path": "/prefix/admin"}) == (
         "/admin/users"
     )
+
+
+async def test_a_protected_route_no_pattern_matches_is_logged_once(
+    manager: AuthenticationManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = FastAPI()
+
+    @app.get("/orphan/{item}")
+    async def orphan(item: str, auth: Any = Depends(manager.requires_auth)) -> dict[str, Any]:
+        return {}
+
+    caplog.set_level("WARNING", logger="fastsecure")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for item in ("a", "b", "c"):
+            assert (await client.get(f"/orphan/{item}")).status_code == 401
+    warnings = [r for r in caplog.records if "no requirement pattern matches" in r.message]
+    assert len(warnings) == 1 and "/orphan/{item}" in warnings[0].getMessage()
+
+
+def test_one_dependant_per_protected_route(manager: AuthenticationManager) -> None:
+    """FastAPI solves a fixed, minimal tree: the dependency is its own first scheme."""
+    from fastapi.routing import APIRoute
+
+    manager.add_requirement("/only-token", ["token"])
+    app = FastAPI()
+
+    token_only = manager.requires("token")
+
+    @app.get("/only-token")
+    async def only_token(auth: Any = Depends(token_only)) -> dict[str, Any]:
+        return {}
+
+    route = next(r for r in app.routes if isinstance(r, APIRoute) and r.path == "/only-token")
+    (dependency,) = route.dependant.dependencies
+    assert dependency.dependencies == []  # no per-request scheme sub-dependency
+    assert app.openapi()["paths"]["/only-token"]["get"]["security"]

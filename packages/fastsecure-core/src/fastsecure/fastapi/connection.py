@@ -6,11 +6,18 @@ the engine judges, this module only reads the request.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import HTTPConnection
 
 from ..providers import LOGIN_FIELDS
+from ..results import FailureReason
+
+logger = logging.getLogger("fastsecure")
+
+_WARNED_ROUTES: set[str] = set()
+_WARNED_LIMIT = 1024
 
 if TYPE_CHECKING:
     from ..decision import Decision
@@ -87,6 +94,8 @@ async def decide_request(
     if requirement is None:
         resolution = engine.resolve_protected(route_path(scope))
         if resolution.refusal is not None:
+            if resolution.refusal.reason == FailureReason.NO_REQUIREMENT:
+                _warn_unmatched(scope)
             return resolution.refusal
         requirement, pattern = resolution.requirement, resolution.pattern
         assert requirement is not None
@@ -102,6 +111,25 @@ async def decide_request(
     if decision.result is not None:
         scope[SCOPE_KEY] = decision
     return decision
+
+
+def _warn_unmatched(scope: Any) -> None:
+    """A protected route that no pattern matches is a configuration mistake: say so once.
+
+    Once per route (its template, not each concrete path), at WARNING; the request still
+    gets its 401, since nothing may fail open.
+    """
+    route = scope.get("route")
+    name = getattr(route, "path", None) or scope.get("path", "?")
+    if name in _WARNED_ROUTES or len(_WARNED_ROUTES) >= _WARNED_LIMIT:
+        return
+    _WARNED_ROUTES.add(name)
+    logger.warning(
+        "fastsecure: route %s depends on requires_auth but no requirement pattern matches it "
+        "and there is no default requirement: every request to it is refused (401). Add a "
+        "pattern or a default requirement.",
+        name,
+    )
 
 
 __all__ = ["SCOPE_KEY", "EngineOwner", "decide_request", "presented_credentials", "route_path"]
