@@ -125,7 +125,9 @@ async def test_200_concurrent_logins_on_cluster(
 async def test_outage_answers_503_then_recovers_without_losing_sessions(redis_server: Any) -> None:
     # The server keeps an fsync-always append-only file, so a crash (SIGKILL) and restart
     # on the same port is a real outage that loses no acknowledged write.
-    store = RedisSessionStore(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    store = RedisSessionStore(
+        redis_server.url, prefix="fs-test-outage:", socket_timeout=0.5, socket_connect_timeout=0.5
+    )
     provider = SessionAuthenticationProvider(session_store=store, cookie_secure=False)
     async with client_for(build_app(provider)) as client:
         assert (await client.post("/login", json={"user_id": 7})).status_code == 200
@@ -147,7 +149,7 @@ async def test_outage_answers_503_then_recovers_without_losing_sessions(redis_se
 
 
 async def test_paused_redis_answers_503_not_401(redis_server: Any) -> None:
-    store = RedisSessionStore(redis_server.url, socket_timeout=0.3)
+    store = RedisSessionStore(redis_server.url, prefix="fs-test-slow:", socket_timeout=0.3)
     provider = SessionAuthenticationProvider(session_store=store, cookie_secure=False)
     admin = Redis.from_url(redis_server.url)
     async with client_for(build_app(provider)) as client:
@@ -185,7 +187,7 @@ async def measure(
 async def test_an_authenticated_request_is_one_get_and_no_write(
     redis_server: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = RedisSessionStore(redis_server.url)
+    store = RedisSessionStore(redis_server.url, prefix="fs-test-down:")
     provider = SessionAuthenticationProvider(
         session_store=store, cookie_secure=False, idle_timeout_minutes=30
     )

@@ -18,6 +18,11 @@ from fastsecure import StoreUnavailableError
 
 logger = logging.getLogger("fastsecure.redis")
 
+# redis-py 5.2 (the lowest we allow) has no RedisClusterUnreachableError (added later).
+_UNREACHABLE: tuple[type[BaseException], ...] = tuple(
+    t for t in (getattr(rx, "RedisClusterUnreachableError", None),) if isinstance(t, type)
+)
+
 # Most specific first: several are subclasses of ConnectionError or ResponseError.
 _REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
     (rx.BusyLoadingError, "loading"),  # LOADING: restarted, reading its data set
@@ -31,7 +36,7 @@ _REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str
     (rx.MasterDownError, "failing over"),  # MASTERDOWN
     (rx.ClusterDownError, "cluster down"),  # CLUSTERDOWN
     (rx.TryAgainError, "failing over"),  # TRYAGAIN: a slot migrating
-    ((rx.SlotNotCoveredError, rx.RedisClusterUnreachableError), "cluster down"),
+    ((rx.SlotNotCoveredError, *_UNREACHABLE), "cluster down"),
     (rx.ResponseError, "refused"),  # MISCONF (failed snapshot), BUSY (script), others
     (OSError, "connection lost"),
 )
