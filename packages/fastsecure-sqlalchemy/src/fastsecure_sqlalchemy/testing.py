@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from fastsecure.testing import service_unavailable
 
@@ -37,23 +37,36 @@ MARIADB_URL = os.environ.get(
     "FASTSECURE_TEST_MARIADB_URL", "mysql+aiomysql://root@127.0.0.1:3306/test"
 )
 BACKENDS = ("sqlite", "postgresql", "mariadb")
-_PORTS = {"postgresql": 5432, "mariadb": 3306}
 _reachable: dict[str, bool] = {}
 
 
+def service_address(backend: str) -> tuple[str, int] | None:
+    """Host and port of a backend's server, read from its URL (``None`` for SQLite).
+
+    The URLs may point anywhere (``FASTSECURE_TEST_POSTGRES_URL``...), so the check must
+    look where the tests will connect, not at the default ports.
+    """
+    if backend == "sqlite":
+        return None
+    url = make_url(PG_URL if backend == "postgresql" else MARIADB_URL)
+    default_port = 5432 if backend == "postgresql" else 3306
+    return url.host or "127.0.0.1", url.port or default_port
+
+
 def require_service(backend: str) -> None:
-    """Skip (or fail under CI) when the backend's loopback service does not answer."""
-    port = _PORTS.get(backend)
-    if port is None:
+    """Skip (or fail under CI) when the backend's server does not answer at its URL."""
+    address = service_address(backend)
+    if address is None:
         return
     if backend not in _reachable:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection(address, timeout=1):
                 _reachable[backend] = True
         except OSError:
             _reachable[backend] = False
     if not _reachable[backend]:
-        service_unavailable(f"{backend} is not reachable at 127.0.0.1:{port} (.ci/run starts it)")
+        host, port = address
+        service_unavailable(f"{backend} is not reachable at {host}:{port} (.ci/run starts it)")
 
 
 def backend_url(backend: str, tmp_path: Path) -> str | URL:
