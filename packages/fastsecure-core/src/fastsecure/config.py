@@ -96,8 +96,18 @@ def config_from_env(
     return config
 
 
-def _requirement(data: Mapping[str, Any], where: str) -> AuthenticationRequirement:
-    known = {"path", "providers", "strategy", "optional_providers", "scopes", "ignore_invalid"}
+def _requirement(data: Mapping[str, Any], where: str) -> tuple[AuthenticationRequirement, Any]:
+    known = {
+        "path",
+        "providers",
+        "strategy",
+        "optional_providers",
+        "scopes",
+        "ignore_invalid",
+        "factors",
+        "max_age",
+        "rate_limit",
+    }
     unknown = set(data) - known
     if unknown:
         raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
@@ -110,7 +120,9 @@ def _requirement(data: Mapping[str, Any], where: str) -> AuthenticationRequireme
         scopes=data.get("scopes"),
         path=data.get("path"),
         ignore_invalid=bool(data.get("ignore_invalid", False)),
-    )
+        factors=data.get("factors"),
+        max_age=data.get("max_age"),
+    ), data.get("rate_limit")
 
 
 def _instantiate(factory: Any, options: Mapping[str, Any], where: str) -> Any:
@@ -182,7 +194,7 @@ def build_manager(
         manager.register_provider(reg_name, provider)
 
     for index, item in enumerate(config.get("requirements") or []):
-        requirement = _requirement(item, f"requirements[{index}]")
+        requirement, rate_limit = _requirement(item, f"requirements[{index}]")
         if not requirement.path:
             raise ConfigurationError(f"requirements[{index}]: 'path' is required")
         manager.add_requirement(
@@ -192,10 +204,16 @@ def build_manager(
             optional_providers=requirement.optional,
             scopes=requirement.scopes,
             ignore_invalid=requirement.ignore_invalid,
+            factors=requirement.factors,
+            max_age=requirement.max_age,
+            rate_limit=rate_limit,
         )
     default = config.get("default_requirement")
     if default:
-        manager.set_default_requirement(_requirement(default, "default_requirement"))
+        requirement, rate_limit = _requirement(default, "default_requirement")
+        if rate_limit is not None:
+            raise ConfigurationError("default_requirement: rate_limit belongs on a path")
+        manager.set_default_requirement(requirement)
     return manager
 
 

@@ -96,9 +96,11 @@ PATH_NOT_JUDGEABLE = "path_not_judgeable"
 AMBIGUOUS_CREDENTIALS = "ambiguous_credentials"
 STORE_UNAVAILABLE = "store_unavailable"
 RATE_LIMITED = "rate_limited"
+INSUFFICIENT_USER_AUTHENTICATION = "insufficient_user_authentication"  # RFC 9470
 
 __all__ = [
     "AMBIGUOUS_CREDENTIALS",
+    "INSUFFICIENT_USER_AUTHENTICATION",
     "PATH_NOT_JUDGEABLE",
     "RATE_LIMITED",
     "STORE_UNAVAILABLE",

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .decision import (
     AMBIGUOUS_CREDENTIALS,
+    INSUFFICIENT_USER_AUTHENTICATION,
     PATH_NOT_JUDGEABLE,
     RATE_LIMITED,
     STORE_UNAVAILABLE,
@@ -33,6 +35,7 @@ from .exceptions import (
 )
 from .matching import PatternTable, canonical_path, needs_canonical_check
 from .providers import AuthenticationProvider
+from .ratelimit import ClientAddress, MemoryRateLimiter, RateLimiter
 from .results import AuthenticationRequirement, AuthenticationResult, FailureReason
 from .strategies import (
     AuthenticationStrategy,
@@ -152,6 +155,10 @@ class Engine:
         self._requirements: PatternTable[AuthenticationRequirement] = PatternTable()
         self._resolved: dict[str, Resolution] = {}
         self._default: AuthenticationRequirement | None = None
+        self.limiter: RateLimiter = MemoryRateLimiter()
+        """Counts requests for requirements with a ``rate_limit`` (per client address)."""
+        self.client_address: Callable[[Any], str] = ClientAddress()
+        """The caller's address from a connection (forwarding headers from trusted proxies only)."""
         self.override: AuthenticationResult | None = None
         """When set (tests only), every requirement is met as this result, scopes still checked."""
 
@@ -334,14 +341,19 @@ class Engine:
         *,
         pattern: str | None = None,
         optional: bool = False,
+        client: str | None = None,
     ) -> Decision:
         """Run ``requirement``'s strategy on ``credentials`` (provider name -> its dict).
 
         Never raises: every failure, a provider's bug included, is a refusing Decision.
         With ``optional`` the route serves anonymous callers (see :meth:`optional_rule`).
+        ``client`` (the caller's address) keys the requirement's rate limit, if it has one.
         """
         trial = _Trial(self, requirement)
         try:
+            if requirement.rate_limit is not None:
+                key = f"requirement|{pattern or requirement.path}|{client or '-'}"
+                (await self.limiter.hit(key, requirement.rate_limit)).enforce(key)
             if self.override is not None:
                 result = self._override_result(requirement)
             else:  # evaluate(), without its coroutine: this runs on every request
@@ -355,6 +367,18 @@ class Engine:
             )
             return self.optional_rule(decision) if optional else decision
         if result.success:
+            if (requirement.factors or requirement.max_age is not None) and not _assured(
+                requirement, result
+            ):
+                decision = Decision(
+                    Outcome.UNAUTHENTICATED,
+                    reason=INSUFFICIENT_USER_AUTHENTICATION,
+                    requirement=requirement,
+                    pattern=pattern,
+                    providers=trial.provider_outcomes(credentials),
+                    challenges=self.challenges(requirement),
+                )
+                return self.optional_rule(decision) if optional else decision
             return Decision(
                 Outcome.ALLOW,
                 result=result,
@@ -475,4 +499,43 @@ class Engine:
         return tuple(out)
 
 
-__all__ = ["DEFAULT_PATTERN", "Engine", "Resolution"]
+def factors_of(result: AuthenticationResult) -> dict[str, float]:
+    """Method (RFC 8176 ``amr`` value) -> when it was last used, from a result's metadata.
+
+    A provider reports ``metadata["amr"]`` (the methods) and ``metadata["amr_times"]``
+    (method -> epoch seconds) or ``metadata["auth_time"]`` (for all of them). Under ALL each
+    provider's metadata sits under its name, and the methods are united.
+    """
+    found: dict[str, float] = {}
+    sources = [result.metadata]
+    sources += [v for v in result.metadata.values() if isinstance(v, dict)]
+    for meta in sources:
+        methods = meta.get("amr")
+        if not isinstance(methods, list | tuple):
+            continue
+        raw_times = meta.get("amr_times")
+        times: dict[str, Any] = raw_times if isinstance(raw_times, dict) else {}
+        default = meta.get("auth_time")
+        for method in methods:
+            if not isinstance(method, str):
+                continue
+            when = times.get(method, default)
+            when = float(when) if isinstance(when, int | float) else 0.0
+            found[method] = max(found.get(method, 0.0), when)
+    return found
+
+
+def _assured(requirement: AuthenticationRequirement, result: AuthenticationResult) -> bool:
+    """Whether the login used every factor group, recently enough when ``max_age`` is set."""
+    used = factors_of(result)
+    oldest = time.time() - requirement.max_age if requirement.max_age is not None else None
+    if oldest is not None and not requirement.factors and not used:
+        return False
+    for group in requirement.factors or (frozenset(used),):
+        times = [used[m] for m in group if m in used]
+        if not times or (oldest is not None and max(times) < oldest):
+            return False
+    return True
+
+
+__all__ = ["DEFAULT_PATTERN", "Engine", "Resolution", "factors_of"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from .events import AuthEvent, LoginFailed, LoginSucceeded, TokenRefreshed, Toke
 from .exceptions import ConfigurationError, ProviderNotFoundError
 from .plugins import KNOWN_DISTRIBUTIONS, PluginManager
 from .providers import AuthenticationProvider
+from .ratelimit import ClientAddress, RateLimit, RateLimiter
 from .results import (
     AuthenticationRequirement,
     AuthenticationResult,
@@ -47,6 +49,10 @@ class AuthenticationManager:
         autoload, plugins, blocked: plugin selection, see :mod:`fastsecure.plugins`.
         extra_plugins: plugin objects to register besides the discovered ones.
         plugin_manager: a prepared :class:`PluginManager` (overrides the three above).
+        rate_limiter: where requirements' ``rate_limit`` counts are kept (in-process memory
+            by default; a Redis or SQL limiter shares them between processes).
+        trusted_proxies: proxies whose forwarding headers name the client (addresses or
+            networks); without any, the socket peer is the client.
     """
 
     def __init__(
@@ -58,12 +64,17 @@ class AuthenticationManager:
         blocked: Iterable[str] | None = None,
         extra_plugins: Iterable[object] = (),
         plugin_manager: PluginManager | None = None,
+        rate_limiter: RateLimiter | None = None,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self.plugins = plugin_manager or PluginManager(
             autoload=autoload, plugins=plugins, blocked=blocked, extra_plugins=list(extra_plugins)
         )
         self.engine = Engine(self._load_strategy, self._not_found)
         """The engine that resolves paths and decides requests."""
+        if rate_limiter is not None:
+            self.engine.limiter = rate_limiter
+        self.engine.client_address = ClientAddress(trusted_proxies)
         self._dependency: AuthDependency | None = None
         self._optional_dependency: AuthDependency | None = None
         self._ws_dependency: WebSocketAuthDependency | None = None
@@ -146,13 +157,21 @@ class AuthenticationManager:
         scopes: Iterable[str] | None = None,
         *,
         ignore_invalid: bool = False,
+        factors: Iterable[Iterable[str] | str] | None = None,
+        max_age: float | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> AuthenticationRequirement:
         """Require ``providers`` (combined by ``strategy``) and ``scopes`` on ``path``.
 
         ``path`` is a pattern (see :mod:`fastsecure.matching`); adding one already present
         replaces its requirement. Unknown providers raise :class:`ProviderNotFoundError`.
         ``ignore_invalid=True`` lets ``optional_auth`` routes under this pattern serve a
-        refused credential as anonymous instead of answering 401.
+        refused credential as anonymous instead of answering 401. ``factors`` (groups of
+        RFC 8176 ``amr`` methods, one of each group) and ``max_age`` (seconds since they
+        were used) demand a stronger or fresher login: an authenticated request without
+        them gets 401 ``insufficient_user_authentication`` (RFC 9470), the step-up
+        answer. ``rate_limit`` (a :class:`~fastsecure.ratelimit.RateLimit`) caps requests
+        per client address: 429 with ``Retry-After`` past it.
         """
         requirement = AuthenticationRequirement(
             providers,
@@ -161,6 +180,9 @@ class AuthenticationManager:
             scopes=scopes,
             path=path,
             ignore_invalid=ignore_invalid,
+            factors=factors,
+            max_age=max_age,
+            rate_limit=_rate_limit(rate_limit),
         )
         self.engine.add_requirement(path, requirement)
         logger.debug(
@@ -352,6 +374,9 @@ class AuthenticationManager:
         optional_providers: Iterable[str] | None = None,
         auto_error: bool = True,
         ignore_invalid: bool = False,
+        factors: Iterable[Iterable[str] | str] | None = None,
+        max_age: float | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> AuthDependency:
         """A per-route dependency with its own requirement, independent of path patterns.
 
@@ -369,6 +394,9 @@ class AuthenticationManager:
                 optional_providers=optional_providers,
                 scopes=scopes,
                 ignore_invalid=ignore_invalid,
+                factors=factors,
+                max_age=max_age,
+                rate_limit=_rate_limit(rate_limit),
             )
         )
         return auth_dependency(self, requirement=requirement, auto_error=auto_error)
@@ -384,7 +412,13 @@ class AuthenticationManager:
         from .fastapi.responses import install_exception_handlers
 
         install_exception_handlers(app)
-        document_responses(app, self.engine, rate_limited=lambda path: False)
+        document_responses(app, self.engine, rate_limited=self._rate_limited_route)
+
+    def _rate_limited_route(self, route_path: str) -> bool:
+        """Whether the requirement of a route (its path template) has a rate limit."""
+        found = self.engine.match(re.sub(r"\{[^}]*\}", "x", route_path))
+        requirement = found[1] if found is not None else self.engine.default_requirement
+        return requirement is not None and requirement.rate_limit is not None
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -405,3 +439,12 @@ class AuthenticationManager:
                     await close()
                 except Exception as exc:
                     logger.warning("fastsecure: closing %s failed: %s", type(obj).__name__, exc)
+
+
+def _rate_limit(value: object) -> RateLimit | None:
+    """A requirement's rate limit: a :class:`RateLimit` or ``{"limit": n, "window": s}``."""
+    if value is None or isinstance(value, RateLimit):
+        return value
+    if isinstance(value, Mapping):
+        return RateLimit(int(value["limit"]), float(value["window"]))
+    raise ConfigurationError(f"rate_limit must be a RateLimit, not {type(value).__name__}")

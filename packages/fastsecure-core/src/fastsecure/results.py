@@ -146,6 +146,17 @@ class AuthenticationResult(BaseModel):
         return result
 
 
+def _factor_groups(factors: Iterable[Iterable[str] | str]) -> tuple[frozenset[str], ...]:
+    """``["pwd", ["otp", "hwk"]]`` -> ``(frozenset({"pwd"}), frozenset({"otp", "hwk"}))``."""
+    groups = []
+    for group in factors:
+        methods = frozenset([group] if isinstance(group, str) else group)
+        if not methods:
+            raise ValueError("a factor group needs at least one method")
+        groups.append(methods)
+    return tuple(groups)
+
+
 class AuthenticationRequirement(BaseModel):
     """Which providers a path needs, how they combine, and which scopes they must grant.
 
@@ -160,6 +171,14 @@ class AuthenticationRequirement(BaseModel):
     optional: tuple[str, ...] = ()
     scopes: frozenset[str] = frozenset()
     path: str | None = None
+    factors: tuple[frozenset[str], ...] = ()
+    """Authentication methods (RFC 8176 ``amr`` values) the login must have used: every
+    group, one method of each (``(("pwd",), ("otp", "hwk", "swk"))`` is "password and a
+    one-time code or a passkey")."""
+    max_age: float | None = None
+    """Seconds: each required factor must have been used this recently (step-up)."""
+    rate_limit: Any = None
+    """A :class:`~fastsecure.ratelimit.RateLimit` per client address on this requirement."""
     ignore_invalid: bool = False
     """On optional routes only: treat a presented but refused credential as absent.
 
@@ -174,6 +193,9 @@ class AuthenticationRequirement(BaseModel):
         scopes: Iterable[str] | None = None,
         path: str | None = None,
         ignore_invalid: bool = False,
+        factors: Iterable[Iterable[str] | str] | None = None,
+        max_age: float | None = None,
+        rate_limit: Any = None,
         **data: Any,
     ) -> None:
         if providers is None:
@@ -198,6 +220,9 @@ class AuthenticationRequirement(BaseModel):
             scopes=frozenset(normalize_scopes(scopes)),
             path=path,
             ignore_invalid=ignore_invalid,
+            factors=_factor_groups(factors if factors is not None else data.pop("factors", ())),
+            max_age=max_age,
+            rate_limit=rate_limit,
             **data,
         )
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.requests import HTTPConnection
 
 from ..providers import LOGIN_FIELDS
+from ..ratelimit import address_key
 from ..results import FailureReason
 
 logger = logging.getLogger("fastsecure")
@@ -107,7 +108,12 @@ async def decide_request(
     except Exception as exc:
         refused = engine.refuse(requirement, exc, pattern=pattern)
         return engine.optional_rule(refused) if optional else refused
-    decision = await engine.decide(requirement, credentials, pattern=pattern, optional=optional)
+    client = None
+    if requirement.rate_limit is not None:
+        client = address_key(engine.client_address(connection))
+    decision = await engine.decide(
+        requirement, credentials, pattern=pattern, optional=optional, client=client
+    )
     if decision.result is not None:
         scope[SCOPE_KEY] = decision
     return decision

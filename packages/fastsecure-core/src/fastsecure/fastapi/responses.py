@@ -52,6 +52,7 @@ DETAILS: dict[str, str] = {
     "ambiguous_credentials": "Ambiguous credentials: each may be sent once",
     "store_unavailable": "Authentication service unavailable",
     "rate_limited": "Too many attempts",
+    "insufficient_user_authentication": "Additional authentication required",
 }
 """Reason -> the detail sent to the client: what a client needs, never the credential."""
 
@@ -85,11 +86,17 @@ def _www_authenticate(decision: Decision) -> str:
     error when nothing was presented to it (RFC 6750 section 3.1).
     """
     status = {p.provider: p.status for p in decision.providers}
+    step_up = None
+    if decision.reason == "insufficient_user_authentication":  # RFC 9470 section 3
+        step_up = 'error="insufficient_user_authentication"'
+        requirement = decision.requirement
+        if requirement is not None and requirement.max_age is not None:
+            step_up += f", max_age={int(requirement.max_age)}"
     seen: dict[str, None] = {}
     for provider, challenge in decision.challenges:
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "bearer":
-            error = None
+            error = step_up
             if status.get(provider) == "rejected":
                 error = 'error="invalid_token"'
             elif status.get(provider) == "insufficient_scope" and decision.missing_scopes:

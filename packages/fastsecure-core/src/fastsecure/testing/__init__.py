@@ -14,6 +14,7 @@ fixtures below, and subclass the conformance suites in :mod:`fastsecure.testing.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -92,12 +93,22 @@ def authenticated_as(
     scopes: Iterable[str] = (),
     provider: str = "test",
     metadata: Mapping[str, Any] | None = None,
+    factors: Iterable[str] = (),
+    auth_time: float | None = None,
 ) -> Iterator[AuthenticationResult]:
     """Every requirement of ``manager`` is met as ``user_id`` with ``scopes`` in the block.
 
-    No real tokens are needed; scope checks still apply, so 403s stay testable.
+    No real tokens are needed; scope checks still apply, so 403s stay testable. ``factors``
+    (RFC 8176 ``amr`` values such as ``["pwd", "otp"]``) used at ``auth_time`` (epoch
+    seconds; now by default) let step-up routes be tested without devices: a requirement's
+    ``factors`` and ``max_age`` are checked against them.
     """
-    with manager.override(user_id, scopes=scopes, provider=provider, metadata=metadata) as result:
+    meta = dict(metadata or {})
+    methods = list(factors)
+    if methods:
+        meta["amr"] = methods
+        meta["auth_time"] = time.time() if auth_time is None else auth_time
+    with manager.override(user_id, scopes=scopes, provider=provider, metadata=meta) as result:
         yield result
 
 
