@@ -33,17 +33,43 @@ import inspect
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from .exceptions import ConfigurationError
-from .plugins import Kind
+from .plugins import Kind, PluginManager
 from .providers import AuthenticationProvider
 from .results import AuthenticationRequirement
 
-if TYPE_CHECKING:
-    from .manager import AuthenticationManager
+
+class Configurable(Protocol):
+    """What configuration needs of a manager (``AuthenticationManager`` is one).
+
+    A protocol, so this module sits below the manager in the layers and never imports it.
+    """
+
+    plugins: PluginManager
+
+    def add_closable(self, obj: object) -> None:
+        """Close ``obj`` with the manager."""
+        ...
+
+    def register_provider(self, name: str, provider: AuthenticationProvider) -> None:
+        """Register a provider."""
+        ...
+
+    @property
+    def add_requirement(self) -> Callable[..., Any]:
+        """Add a path requirement (``AuthenticationManager.add_requirement``)."""
+        ...
+
+    def set_default_requirement(self, requirement: AuthenticationRequirement | None) -> None:
+        """Set the default requirement."""
+        ...
+
+
+M = TypeVar("M", bound=Configurable)
 
 _SECTIONS = ("stores", "providers", "requirements", "default_requirement", "plugins")
 
@@ -132,9 +158,7 @@ def _instantiate(factory: Any, options: Mapping[str, Any], where: str) -> Any:
         raise ConfigurationError(f"{where}: {exc}") from exc
 
 
-def build_manager(
-    config: Mapping[str, Any], *, cls: type[AuthenticationManager], **kwargs: Any
-) -> AuthenticationManager:
+def build_manager(config: Mapping[str, Any], *, cls: Callable[..., M], **kwargs: Any) -> M:
     """The manager of class ``cls`` described by ``config`` (see the module docstring).
 
     Called by ``AuthenticationManager.from_config``; taking the class keeps this module
