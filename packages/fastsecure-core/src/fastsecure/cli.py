@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .matching import PatternTable
 from .plugins import PluginManager
+
+_ROUTE_PARAM = re.compile(r"\{[^}]*\}")
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -76,13 +80,31 @@ def _find_manager(app_spec: str, manager_spec: str | None) -> Any:
     return found[0]
 
 
+def _public_table(public: Sequence[str]) -> PatternTable[None]:
+    """The ``--public`` paths and patterns (``/static/**``) as one pattern table."""
+    table: PatternTable[None] = PatternTable()
+    for pattern in public:
+        if pattern not in table:
+            table.add(pattern, None)
+    return table
+
+
 def _cmd_coverage(args: argparse.Namespace) -> int:
-    from .coverage import requirement_coverage
+    from .coverage import DEFAULT_PUBLIC, requirement_coverage
 
     sys.path.insert(0, ".")
     app = _load_object(args.app)
     manager = _find_manager(args.app, args.manager)
-    report = requirement_coverage(app, manager, public=args.public or ())
+    try:
+        public = _public_table([*DEFAULT_PUBLIC, *(args.public or ())])
+    except ValueError as exc:
+        print(f"error: --public: {exc}", file=sys.stderr)
+        return 2
+    report = requirement_coverage(app, manager, public=DEFAULT_PUBLIC)
+    # A route parameter is one unknown segment: only '*', '{name}' or '**' may match it.
+    report.uncovered_routes = [
+        r for r in report.uncovered_routes if public.match(_ROUTE_PARAM.sub("\x00", r.path)) is None
+    ]
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -107,7 +129,19 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
         print(f"Routes matched by several patterns: {len(report.overlaps)}")
         for path, patterns in report.overlaps:
             print(f"    {path}: {' > '.join(patterns)}")
-    return 0 if report.ok else 1
+    if not args.check:
+        return 0 if report.ok else 1
+    problems = {
+        "unenforced": len(report.unenforced_routes),
+        "without a requirement (always 401)": len(report.dependency_without_requirement),
+        "uncovered and not declared --public": len(report.uncovered_routes),
+    }
+    failed = {what: count for what, count in problems.items() if count}
+    if failed:
+        summary = ", ".join(f"{count} {what}" for what, count in failed.items())
+        print(f"fastsecure coverage --check failed: routes {summary}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     coverage.add_argument("app", help="the app as module:attribute, e.g. myapp.main:app")
     coverage.add_argument("--manager", help="the AuthenticationManager as module:attribute")
     coverage.add_argument(
-        "--public", action="append", help="a route path that is public on purpose"
+        "--public",
+        action="append",
+        metavar="PATTERN",
+        help="a route path or pattern (/static/**) that is public on purpose; repeatable",
+    )
+    coverage.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a route is unenforced, uses requires_auth without a requirement, "
+        "or is covered by no requirement and not declared --public",
     )
     coverage.add_argument("--json", action="store_true", help="machine-readable output")
     coverage.set_defaults(func=_cmd_coverage)
