@@ -24,6 +24,11 @@ _PARAM = re.compile(r"\{[^}]*\}")
 _PATH_PARAM = re.compile(r"\{[^}:]+:path\}")
 # A route parameter segment: matches '*', '{name}' and '**' patterns, never a literal.
 _SAMPLE = "\x00"
+_LOGIN_LIKE = re.compile(
+    r"(log-?in|sign-?in|sign-?up|register|token|password|passwd|reset|forgot|verify|otp|mfa|2fa)",
+    re.IGNORECASE,
+)
+_WRITES = {"POST", "PUT", "PATCH"}
 DEFAULT_PUBLIC = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 
@@ -48,6 +53,10 @@ class CoverageReport:
     unused_patterns: list[str] = field(default_factory=list)
     overlaps: list[tuple[str, list[str]]] = field(default_factory=list)
     dependency_without_requirement: list[RouteInfo] = field(default_factory=list)
+    unlimited_login_routes: list[RouteInfo] = field(default_factory=list)
+    """Login-like routes (POST ``/login``, ``/token``, ``/reset``...) with no rate limit:
+    neither their requirement's ``rate_limit`` nor a documented 429. Password guessing
+    goes unchecked there."""
 
     @property
     def ok(self) -> bool:
@@ -73,6 +82,7 @@ class CoverageReport:
                 route(r) for r in self.dependency_without_requirement
             ],
             "unused_patterns": self.unused_patterns,
+            "unlimited_login_routes": [route(r) for r in self.unlimited_login_routes],
             "overlaps": [{"path": p, "patterns": pats} for p, pats in self.overlaps],
         }
 
@@ -142,6 +152,8 @@ def requirement_coverage(
             enforced=has_dependency or (middleware and pattern is not None),
         )
         report.routes.append(info)
+        if _login_like(path, methods) and not _limited(route, found):
+            report.unlimited_login_routes.append(info)
         used.update(partial)
         if pattern is not None:
             used.add(pattern)
@@ -160,6 +172,30 @@ def requirement_coverage(
         p for p, _ in manager.iter_requirements() if p not in used and not _serves(p, regexes)
     ]
     return report
+
+
+def _login_like(path: str, methods: tuple[str, ...]) -> bool:
+    return bool(_WRITES.intersection(methods)) and bool(_LOGIN_LIKE.search(path))
+
+
+def _limited(route: BaseRoute, found: Any) -> bool:
+    """A rate limit on the route: its requirement's, a per-route dependency's, or a 429."""
+    requirement = found[1] if found is not None else None
+    if requirement is not None and requirement.rate_limit is not None:
+        return True
+    responses = getattr(route, "responses", None) or {}
+    if 429 in responses or "429" in responses:
+        return True
+    dependant = getattr(route, "dependant", None)
+    stack = [dependant] if dependant is not None else []
+    while stack:
+        node = stack.pop()
+        call = getattr(node, "call", None)
+        required = getattr(call, "requirement", None)
+        if getattr(required, "rate_limit", None) is not None:
+            return True
+        stack.extend(getattr(node, "dependencies", []) or [])
+    return False
 
 
 def _overlaps(route_path: str, pattern: str) -> bool:

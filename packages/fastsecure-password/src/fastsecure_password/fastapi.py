@@ -116,7 +116,18 @@ def password_router(
             default. Name your proxies: ``ClientAddress(["10.0.0.0/8"])``.
         secure_cookies: the device cookie's ``Secure`` flag (and ``__Host-`` prefix).
     """
-    router = APIRouter(tags=["password"])
+    # Every flow is rate limited (and a store outage is a 503): say so in OpenAPI.
+    limited: dict[int | str, dict[str, Any]] = {
+        429: {
+            "description": "Too many attempts.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+        503: {
+            "description": "The account store is unavailable.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+    }
+    router = APIRouter(tags=["password"], responses=limited)
     address = client_address or ClientAddress()
     device_cookie = DEVICE_COOKIE if secure_cookies else "fastsecure_device"
     manager = accounts.manager
