@@ -405,3 +405,91 @@ def test_cli_plugins_lists_and_checks(site: Path) -> None:
     assert broken.returncode == 0 and "failed" in broken.stdout and "fs-broken" in broken.stdout
     checked = run_cli("plugins", "--check", pythonpath=site)
     assert checked.returncode == 1
+
+
+LAZY_PLUGIN = """
+from fastsecure import hookimpl
+
+@hookimpl
+def fastsecure_register_strategies(register):
+    register("lazy", "fs_lazy_impl:Lazy", summary="imported on first use")
+
+@hookimpl
+def fastsecure_register_providers(register):
+    register("gone", "fs_lazy_missing_module:Provider")
+"""
+
+LAZY_IMPL = """
+from fastsecure.strategies import AnyAuthStrategy
+
+class Lazy(AnyAuthStrategy):
+    name = "lazy"
+"""
+
+
+def test_a_lazy_type_is_imported_on_first_use_only(site: Path) -> None:
+    make_dist(site, "fs-lazy", {"lazy": "fs_lazy_plugin"}, LAZY_PLUGIN)
+    (site / "fs_lazy_impl.py").write_text(LAZY_IMPL)
+    sys.modules.pop("fs_lazy_impl", None)
+    pm = PluginManager()
+    info = {i.name: i for i in pm.describe()}["lazy"]
+    assert info.status == "loaded"
+    assert info.types == {"strategy": ["lazy"], "provider": ["gone"]}
+    details = info.as_dict()["type_details"]["strategy"]
+    assert details == [
+        {
+            "name": "lazy",
+            "reference": "fs_lazy_impl:Lazy",
+            "summary": "imported on first use",
+            "loaded": False,
+        }
+    ]
+    assert "fs_lazy_impl" not in sys.modules
+    assert not pm.types("strategy")["lazy"].loaded
+
+    registration = pm.get_type("strategy", "lazy")
+    assert registration.loaded and "fs_lazy_impl" in sys.modules
+    assert registration.factory is sys.modules["fs_lazy_impl"].Lazy
+    sys.modules.pop("fs_lazy_impl", None)
+
+
+def test_a_lazy_type_that_cannot_be_imported_fails_closed_like_a_broken_plugin(
+    site: Path,
+) -> None:
+    make_dist(site, "fs-lazy", {"lazy": "fs_lazy_plugin"}, LAZY_PLUGIN)
+    pm = PluginManager()
+    with pytest.raises(PluginError, match="fs_lazy_missing_module") as caught:
+        pm.get_type("provider", "gone")
+    assert caught.value.plugin == "lazy" and caught.value.distribution == "fs-lazy"
+    assert "comes from plugin 'lazy' (fs-lazy), which failed to load" in str(caught.value)
+    info = {i.name: i for i in pm.describe()}["lazy"]
+    assert info.status == "failed" and "ModuleNotFoundError" in (info.error or "")
+    # Configuration naming it fails at start-up, not on the first request.
+    with pytest.raises(PluginError, match="fs-lazy"):
+        AuthenticationManager.from_config({"providers": {"gone": {"type": "gone"}}})
+
+
+def test_describe_resolve_and_cli_check_import_every_lazy_type(site: Path) -> None:
+    make_dist(site, "fs-lazy", {"lazy": "fs_lazy_plugin"}, LAZY_PLUGIN)
+    (site / "fs_lazy_impl.py").write_text(LAZY_IMPL)
+    listed = {i.name: i for i in PluginManager().describe()}["lazy"]
+    assert listed.status == "loaded"  # listing imports nothing
+    resolved = {i.name: i for i in PluginManager().describe(resolve=True)}["lazy"]
+    assert resolved.status == "failed" and "fs_lazy_missing_module" in (resolved.error or "")
+    assert run_cli("plugins", pythonpath=site).returncode == 0
+    checked = run_cli("plugins", "--check", pythonpath=site)
+    assert checked.returncode == 1 and "fs_lazy_missing_module" in checked.stdout
+    sys.modules.pop("fs_lazy_impl", None)
+
+
+def test_a_malformed_lazy_reference_fails_its_plugin_at_registration() -> None:
+    class Malformed:
+        @hookimpl
+        def fastsecure_register_providers(self, register: Register) -> None:
+            register("bad", "no colon here")
+
+    pm = PluginManager(autoload=False, extra_plugins=[Malformed()])
+    assert "bad" not in pm.types("provider")
+    info = next(i for i in pm.describe() if i.status == "failed")
+    assert "package.module:attribute" in (info.error or "")
+

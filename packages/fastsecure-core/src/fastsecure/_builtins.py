@@ -10,15 +10,15 @@ from .strategies import AllAuthStrategy, AnyAuthStrategy
 
 @hookimpl
 def fastsecure_register_strategies(register: Register) -> None:
-    register("any", AnyAuthStrategy())
-    register("all", AllAuthStrategy())
+    register("any", AnyAuthStrategy(), summary="the first listed provider that succeeds")
+    register("all", AllAuthStrategy(), summary="every listed provider, for the same user")
 
 
 @hookimpl
 def fastsecure_register_token_stores(register: Register) -> None:
-    register("memory", MemoryTokenStore)
+    register("memory", MemoryTokenStore, summary="revocations in this process only")
 
 
 @hookimpl
 def fastsecure_register_rate_limiters(register: Register) -> None:
-    register("memory", MemoryRateLimiter)
+    register("memory", MemoryRateLimiter, summary="sliding windows in this process only")

@@ -19,7 +19,9 @@ _ROUTE_PARAM = re.compile(r"\{[^}]*\}")
 def _cmd_plugins(args: argparse.Namespace) -> int:
     manager = PluginManager()
     try:
-        infos = manager.describe(include_builtins=args.all)
+        # Listing imports registration modules only; --all and --check also import every
+        # type registered by reference, so a type that cannot be imported shows as failed.
+        infos = manager.describe(include_builtins=args.all, resolve=args.all or args.check)
     except Exception as exc:  # a broken plugin must never break the CLI
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -150,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     plugins = sub.add_parser("plugins", help="list installed plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
-    plugins.add_argument("--all", action="store_true", help="include core's built-ins")
+    plugins.add_argument(
+        "--all", action="store_true", help="include core's built-ins and import every type"
+    )
     plugins.add_argument("--check", action="store_true", help="exit 1 if a plugin failed to load")
     plugins.set_defaults(func=_cmd_plugins)
     coverage = sub.add_parser("coverage", help="check which routes the requirements protect")

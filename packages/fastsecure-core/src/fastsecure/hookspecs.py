@@ -13,12 +13,38 @@ Registration hooks are called once, when a manager first needs plugin types (laz
 at import). They receive a ``register`` callable and return nothing; a name registered by
 two plugins is an error naming both distributions. Per-request work never goes through
 the hook bus: hooks register objects, and those objects do the work.
+
+Register types lazily. Discovery imports the module the entry point names in every
+process that builds a manager, whichever types the app uses; give ``register`` a string
+``"package.module:Attribute"`` instead of the class and that module is imported only
+when the type is first used (a configuration or requirement names it,
+:meth:`~fastsecure.plugins.PluginManager.get_type`, ``fastsecure plugins --all``). Keep
+the entry-point module free of heavy imports, and the package's ``__init__`` too (it
+runs first)::
+
+    # fastsecure_apikey/plugin.py: imports nothing but fastsecure
+    from fastsecure import hookimpl
+    from fastsecure.hookspecs import Register
+
+
+    @hookimpl
+    def fastsecure_register_providers(register: Register) -> None:
+        register(
+            "apikey",
+            "fastsecure_apikey.provider:APIKeyProvider",
+            summary="API keys in the X-API-Key header",
+        )
+
+An import that fails on first use raises :class:`~fastsecure.PluginError` naming the
+plugin, its distribution and the error, and ``fastsecure plugins`` then shows the plugin
+``failed``, as for a registration module that cannot be imported. Passing the class
+itself (eager registration) keeps working. Lazy references: added in 1.2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -29,7 +55,19 @@ _spec = pluggy.HookspecMarker("fastsecure")
 hookimpl = pluggy.HookimplMarker("fastsecure")
 """Marker for hook implementations: ``@fastsecure.hookimpl``."""
 
-Register = Callable[[str, Any], None]
+
+class Register(Protocol):
+    """The ``register`` callable the registration hooks receive."""
+
+    def __call__(self, type_name: str, factory: Any, /, *, summary: str | None = None) -> None:
+        """Register ``factory`` under ``type_name``.
+
+        Args:
+            type_name: the name configuration and requirements use.
+            factory: the class or callable, or a lazy reference to it as a string
+                ``"package.module:Attribute"`` (imported on first use).
+            summary: one line for ``fastsecure plugins``, shown without importing.
+        """
 
 
 @_spec
@@ -39,12 +77,13 @@ def fastsecure_register_providers(register: Register) -> None:
     Called once per plugin manager, when types are first needed.
 
     Args:
-        register: ``register(type_name, factory)``. ``factory`` is a provider class or any
-            callable taking keyword options and returning an
-            :class:`~fastsecure.AuthenticationProvider`. ``type_name`` is what
+        register: ``register(type_name, factory, *, summary=None)``. ``factory`` is a
+            provider class or any callable taking keyword options and returning an
+            :class:`~fastsecure.AuthenticationProvider`, or a lazy reference to one
+            (``"package.module:Attribute"``, see the module docs). ``type_name`` is what
             configuration names (``{"type": "jwt"}``).
 
-    Added in 1.0.
+    Added in 1.0; lazy references and ``summary`` in 1.2.
     """
 
 

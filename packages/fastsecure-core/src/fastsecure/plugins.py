@@ -9,6 +9,13 @@ Selection, highest precedence first (the one place it is documented):
 3. default: every installed plugin in the ``fastsecure`` entry-point group.
 
 Core's built-ins (``any``, ``all``, the ``memory`` token store) are always registered.
+
+Discovery imports each plugin's registration module and nothing more: a type registered
+by a lazy reference (``register("jwt", "fastsecure_jwt.provider:JWTAuthenticationProvider")``)
+is imported when it is first used (:meth:`PluginManager.get_type`, a configuration or
+requirement naming it, ``fastsecure plugins --all``), so an app pays the import time of
+the types it uses only. An import that fails then is reported like a plugin that failed
+to load.
 A plugin that fails to load, implements a hook that does not exist (a misspelled name) or
 fails in its registration hook is reported ``failed`` with its distribution and left out;
 the built-ins and every other plugin still load.
@@ -21,9 +28,11 @@ Argument values are never logged: they can be events, tokens or requests.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -98,15 +107,104 @@ def refresh_entry_points() -> None:
     _entry_points.cache_clear()
 
 
-@dataclass(frozen=True)
-class TypeRegistration:
-    """One registered type: what it is, under which name, from which plugin."""
+def _parse_reference(reference: str) -> tuple[str, str]:
+    """``"package.module:Attribute.path"`` -> (module, attribute path); ValueError if malformed."""
+    module, sep, attribute = reference.partition(":")
+    parts = attribute.split(".")
+    if (
+        not sep
+        or not all(p.isidentifier() for p in module.split("."))
+        or not all(p.isidentifier() for p in parts)
+    ):
+        raise ValueError(
+            f"lazy reference {reference!r} is not 'package.module:attribute' "
+            "(a factory is a callable, or a string naming one)"
+        )
+    return module, attribute
 
-    kind: Kind
-    name: str
-    factory: Any
-    plugin: str
-    distribution: str | None
+
+class TypeRegistration:
+    """One registered type: what it is, under which name, from which plugin.
+
+    ``factory`` is the class or callable configuration instantiates. A type registered by
+    a lazy reference (``"module:attribute"``) imports it on first access of ``factory``
+    (or :meth:`resolve`); until then ``loaded`` is ``False`` and nothing was imported.
+    """
+
+    __slots__ = ("_factory", "distribution", "kind", "name", "plugin", "reference", "summary")
+
+    def __init__(
+        self,
+        kind: Kind,
+        name: str,
+        factory: Any,
+        plugin: str,
+        distribution: str | None,
+        summary: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.plugin = plugin
+        self.distribution = distribution
+        self.summary = summary
+        self.reference: str | None
+        if isinstance(factory, str):
+            _parse_reference(factory)
+            self.reference, self._factory = factory, None
+        else:
+            self.reference, self._factory = None, factory
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the factory is imported (always for an eager registration)."""
+        return self._factory is not None
+
+    @property
+    def factory(self) -> Any:
+        """The factory, imported now if it was registered by reference.
+
+        Raises:
+            PluginError: the reference cannot be imported (names the plugin, its
+                distribution and the import error).
+        """
+        found = self._factory
+        if found is None:
+            found = self.resolve()
+        return found
+
+    def resolve(self) -> Any:
+        """Import a lazy reference (once); see :attr:`factory`."""
+        if self._factory is not None:
+            return self._factory
+        assert self.reference is not None
+        module_name, attribute = _parse_reference(self.reference)
+        try:
+            found: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                found = getattr(found, part)
+        except Exception as exc:
+            raise PluginError(
+                f"{self.kind.replace('_', ' ')} type {self.name!r} comes from plugin "
+                f"{self.plugin!r} ({self.distribution or 'unknown'}), which failed to load: "
+                f"{self.reference}: {type(exc).__name__}: {exc}",
+                plugin=self.plugin,
+                distribution=self.distribution,
+            ) from exc
+        self._factory = found
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, without importing anything."""
+        return {
+            "name": self.name,
+            "reference": self.reference,
+            "summary": self.summary,
+            "loaded": self.loaded,
+        }
+
+    def __repr__(self) -> str:
+        target = self.reference if self.reference is not None else repr(self._factory)
+        return f"TypeRegistration({self.kind!r}, {self.name!r}, {target}, plugin={self.plugin!r})"
 
 
 @dataclass
@@ -123,6 +221,7 @@ class PluginInfo:
     types: dict[str, list[str]] = field(default_factory=dict)
     blocked_by: str | None = None
     error: str | None = None
+    registrations: list[TypeRegistration] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with a stable schema."""
@@ -137,6 +236,10 @@ class PluginInfo:
             "types": self.types,
             "blocked_by": self.blocked_by,
             "error": self.error,
+            "type_details": {
+                kind: [r.as_dict() for r in self.registrations if r.kind == kind]
+                for kind in self.types
+            },
         }
 
 
@@ -410,7 +513,7 @@ class PluginManager:
     def _collect_types(self) -> None:
         types: dict[Kind, dict[str, TypeRegistration]] = {k: {} for k in KINDS}
         for info in self._infos.values():
-            info.types = {}
+            info.types, info.registrations = {}, []
         for kind in KINDS:
             caller = getattr(self._pm.hook, _HOOK_OF_KIND[kind])
             for impl in caller.get_hookimpls():
@@ -422,6 +525,7 @@ class PluginManager:
                     type_name: str,
                     factory: Any,
                     *,
+                    summary: str | None = None,
                     _kind: Kind = kind,
                     _plugin: str = plugin_name,
                     _dist: str | None = dist,
@@ -436,12 +540,15 @@ class PluginManager:
                             plugin=_plugin,
                             distribution=_dist,
                         )
-                    registration = TypeRegistration(_kind, type_name, factory, _plugin, _dist)
+                    registration = TypeRegistration(
+                        _kind, type_name, factory, _plugin, _dist, summary
+                    )
                     types[_kind][type_name] = registration
                     _added.append(registration)
                     info = self._infos.get(_plugin)
                     if info is not None:
                         info.types.setdefault(_kind, []).append(type_name)
+                        info.registrations.append(registration)
 
                 try:
                     self._call_impl(caller.name, impl, {"register": register})
@@ -456,6 +563,7 @@ class PluginManager:
                     if failed is not None:
                         failed.status, failed.error = "failed", f"{type(exc).__name__}: {exc}"
                         failed.types.pop(kind, None)
+                        failed.registrations = [r for r in failed.registrations if r.kind != kind]
                     logger.error(
                         "fastsecure: plugin %r failed in %s: %s", plugin_name, caller.name, exc
                     )
@@ -484,10 +592,16 @@ class PluginManager:
         return dict(self._types[kind])
 
     def get_type(self, kind: Kind, name: str) -> TypeRegistration:
-        """One registered type; fails closed with what to install when it is missing."""
+        """One registered type, imported; fails closed with what to install when it is missing.
+
+        Raises:
+            PluginError: no such type; its plugin is blocked or failed to load; or its lazy
+                reference cannot be imported (the plugin is then reported ``failed``).
+        """
         self.load()
         found = self._types[kind].get(name)
         if found is not None:
+            self._resolve(found)
             return found
         hint = KNOWN_DISTRIBUTIONS.get(name)
         for info in self._infos.values():
@@ -512,9 +626,46 @@ class PluginManager:
             message += f"; install {hint} (pip install {hint})"
         raise PluginError(message, distribution=hint)
 
-    def describe(self, *, include_builtins: bool = False) -> list[PluginInfo]:
-        """Every known plugin with status, distribution, hooks and registered types."""
+    def _resolve(self, registration: TypeRegistration) -> None:
+        """Import a lazy type; a failure marks its plugin failed, then raises PluginError."""
+        if registration.loaded:
+            return
+        try:
+            registration.resolve()
+        except PluginError as exc:
+            info = self._infos.get(registration.plugin)
+            if info is not None and info.status != "builtin":
+                info.status = "failed"
+                info.error = str(exc).partition("which failed to load: ")[2] or str(exc)
+            logger.error("fastsecure: %s", exc)
+            raise
+
+    def resolve_all(self) -> list[PluginError]:
+        """Import every lazy type now (``fastsecure plugins --all`` and ``--check``).
+
+        Returns the failures (each plugin concerned is reported ``failed``); never raises.
+        """
         self.load()
+        failures = []
+        for registrations in self._types.values():
+            for registration in registrations.values():
+                try:
+                    self._resolve(registration)
+                except PluginError as exc:
+                    failures.append(exc)
+        return failures
+
+    def describe(
+        self, *, include_builtins: bool = False, resolve: bool = False
+    ) -> list[PluginInfo]:
+        """Every known plugin with status, distribution, hooks and registered types.
+
+        Lazy types stay unimported unless ``resolve`` is true: then each is imported and a
+        plugin whose type cannot be is reported ``failed`` with the import error.
+        """
+        self.load()
+        if resolve:
+            self.resolve_all()
         out = []
         for info in self._infos.values():
             if info.status == "builtin" and not include_builtins:
@@ -564,6 +715,44 @@ def _trace_after(
     logger.info(
         "fastsecure trace: %s %s", hook_name, "raised " + type(exc).__name__ if exc else "ok"
     )
+
+
+def lazy_exports(
+    package: str, exports: Mapping[str, str], submodules: Iterable[str] = ()
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` (PEP 562) for a plugin package that imports on use.
+
+    Discovery imports a plugin's registration module, and Python runs the package's
+    ``__init__`` first: a package whose ``__init__`` re-exports its classes would import
+    its dependencies in every app that merely has it installed. ``exports`` maps each
+    public name to the relative module defining it (``{"JWTAuthenticationProvider":
+    ".provider"}``); ``submodules`` names submodules re-exported as attributes. Keep the
+    eager imports under ``if TYPE_CHECKING:`` so type checkers still see every name::
+
+        if TYPE_CHECKING:
+            from .provider import APIKeyProvider as APIKeyProvider
+        else:
+            __getattr__, __dir__ = lazy_exports(__name__, {"APIKeyProvider": ".provider"})
+    """
+    module = sys.modules[package]
+    names = dict(exports)
+    names.update({name: f".{name}" for name in submodules})
+    is_submodule = frozenset(submodules)
+
+    def __getattr__(name: str) -> Any:
+        try:
+            target = names[name]
+        except KeyError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+        found = importlib.import_module(target, package)
+        value = found if name in is_submodule else getattr(found, name)
+        setattr(module, name, value)  # the next access is a plain attribute
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(module), *names})
+
+    return __getattr__, __dir__
 
 
 PluginSource = ModuleType | object

@@ -1,14 +1,19 @@
-"""The ``fastsecure`` entry point: registers the provider type ``resource_server``."""
+"""The ``fastsecure`` entry point: registers the provider type ``resource_server``.
+
+By reference, so httpx and PyJWT are imported only by an app that uses it.
+"""
 
 from __future__ import annotations
 
-import fastsecure
+from fastsecure import hookimpl
 from fastsecure.hookspecs import Register
 
-from .provider import ResourceServerProvider
 
-
-@fastsecure.hookimpl
+@hookimpl
 def fastsecure_register_providers(register: Register) -> None:
-    """Register :class:`ResourceServerProvider` as ``resource_server``."""
-    register("resource_server", ResourceServerProvider)
+    """Offer ``resource_server`` (provider type), imported on first use."""
+    register(
+        "resource_server",
+        "fastsecure_resource.provider:ResourceServerProvider",
+        summary="access tokens of an external OAuth 2.0 / OpenID Connect issuer",
+    )

@@ -5,17 +5,22 @@ from __future__ import annotations
 from fastsecure import hookimpl
 from fastsecure.hookspecs import Register
 
-from .provider import SessionAuthenticationProvider
-from .store import MemorySessionStore
-
 
 @hookimpl
 def fastsecure_register_providers(register: Register) -> None:
-    """Provider type ``session``."""
-    register("session", SessionAuthenticationProvider)
+    """Offer ``session`` (provider type), imported on first use."""
+    register(
+        "session",
+        "fastsecure_session.provider:SessionAuthenticationProvider",
+        summary="server-side sessions in a cookie",
+    )
 
 
 @hookimpl
 def fastsecure_register_session_stores(register: Register) -> None:
-    """Session store type ``memory``."""
-    register("memory", MemorySessionStore)
+    """Offer ``memory`` (session store type), imported on first use."""
+    register(
+        "memory",
+        "fastsecure_session.store:MemorySessionStore",
+        summary="sessions in this process only",
+    )
