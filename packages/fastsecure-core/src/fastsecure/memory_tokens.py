@@ -5,22 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from .stores import TokenStore, as_utc, utcnow
+from .stores import AccessCheck, Rotation, TokenStore, as_utc, new_generation_id, utcnow
 
 
 class MemoryTokenStore(TokenStore):
     """Token state in a dict: correct within one process, lost on restart.
 
     Each mutation is a single synchronous step between awaits, so it is atomic under
-    asyncio. Use a Redis or SQL token store to share state between processes.
+    asyncio. Its generation is born with the object, so after a restart every token
+    issued before is refused (the revocations went with the old process). Use a Redis or
+    SQL token store to share state between processes and keep logins across restarts.
     """
 
     store_type: ClassVar[str] = "memory"
+    loss_safe: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._revoked: dict[str, datetime] = {}
         self._families: dict[str, datetime] = {}
         self._used: dict[str, datetime] = {}
+        # family id -> (current refresh jti, expiry): the allow-list of live logins
+        self._live_families: dict[str, tuple[str, datetime]] = {}
+        self._generation = new_generation_id()
 
     @staticmethod
     def _live(table: dict[str, datetime], key: str | None) -> bool:
@@ -39,6 +45,7 @@ class MemoryTokenStore(TokenStore):
 
     async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
         self._families[family_id] = as_utc(expires_at)
+        self._live_families.pop(family_id, None)
 
     async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
         return self._live(self._revoked, jti) or self._live(self._families, family_id)
@@ -49,6 +56,50 @@ class MemoryTokenStore(TokenStore):
         self._used[jti] = as_utc(expires_at)
         return True
 
+    async def start_family(self, family_id: str, refresh_jti: str, expires_at: datetime) -> str:
+        self._live_families[family_id] = (refresh_jti, as_utc(expires_at))
+        return self._generation
+
+    async def check_access(
+        self, jti: str, family_id: str | None, generation: str | None
+    ) -> AccessCheck:
+        # Through is_revoked, so a subclass that wraps it (a test double) still sees it.
+        if await self.is_revoked(jti, family_id):
+            return AccessCheck.REVOKED
+        if generation != self._generation:
+            return AccessCheck.STALE
+        return AccessCheck.VALID
+
+    async def rotate_refresh(
+        self,
+        family_id: str,
+        jti: str,
+        new_jti: str,
+        generation: str | None,
+        expires_at: datetime,
+        revoked_until: datetime,
+    ) -> Rotation:
+        if await self.is_revoked(jti, family_id):
+            return Rotation.REVOKED
+        # From here to the write, no await: the compare-and-set is atomic under asyncio.
+        if generation != self._generation:
+            return Rotation.STALE
+        entry = self._live_families.get(family_id)
+        if entry is None or entry[1] <= utcnow():
+            self._live_families.pop(family_id, None)
+            return Rotation.UNKNOWN
+        if entry[0] != jti:
+            self._families[family_id] = as_utc(revoked_until)
+            del self._live_families[family_id]
+            return Rotation.REUSED
+        self._live_families[family_id] = (new_jti, as_utc(expires_at))
+        return Rotation.ROTATED
+
+    async def new_generation(self) -> str:
+        self._generation = new_generation_id()
+        self._live_families.clear()
+        return self._generation
+
     async def cleanup_expired_tokens(self) -> int:
         now = utcnow()
         removed = 0
@@ -56,4 +107,7 @@ class MemoryTokenStore(TokenStore):
             for key in [k for k, v in table.items() if v <= now]:
                 del table[key]
                 removed += 1
+        for key in [k for k, (_, v) in self._live_families.items() if v <= now]:
+            del self._live_families[key]
+            removed += 1
         return removed

@@ -5,10 +5,16 @@ and refresh-token rotation state.
 
 Every store method may raise :class:`~fastsecure.StoreUnavailableError` when the backend
 cannot answer; it must never answer "valid" or "invalid" on a connection error.
+
+Losing data may log users out, never back in: sessions and refresh-token families are
+allow-listed (gone means refused), and a token store names its contents with a
+*generation*, written once, that every token carries and every check compares, so a store
+that forgot what it denied refuses everything issued before (see :class:`TokenStore`).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import secrets
 from abc import ABC, abstractmethod
@@ -202,14 +208,65 @@ class SessionStore(ABC):
         """Release connections; called on application shutdown."""
 
 
+def new_generation_id() -> str:
+    """A fresh store generation: 128 bits from a CSPRNG, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+class AccessCheck(enum.Enum):
+    """What :meth:`TokenStore.check_access` found for one access token."""
+
+    VALID = "valid"
+    REVOKED = "revoked"
+    """The token's ``jti`` or its family is revoked."""
+    STALE = "stale"
+    """The token carries no generation, or another one than the store's: issued before
+    the store lost (or was told to forget) its data, so its revocations cannot be known."""
+
+
+class Rotation(enum.Enum):
+    """What :meth:`TokenStore.rotate_refresh` did with a presented refresh token."""
+
+    ROTATED = "rotated"
+    """The token was its family's current one; the family now names the new token."""
+    REUSED = "reused"
+    """The family names another token: this one was spent. The family is now revoked."""
+    REVOKED = "revoked"
+    """The family was revoked already (logout, or an earlier reuse)."""
+    UNKNOWN = "unknown"
+    """The store has no record of the family: expired, or lost with the store's data."""
+    STALE = "stale"
+    """The token's generation is not the store's (see :attr:`AccessCheck.STALE`)."""
+
+
 class TokenStore(ABC):
     """Shared state for token providers: revoked token ids and refresh-token families.
 
     Entries carry their own expiry, the expiry of the token they describe, so the store
     never grows without bound.
+
+    **Surviving data loss.** A deny-list forgets what it denied when the store loses data
+    (a restart without persistence, ``FLUSHDB``, a lagging replica promoted, a restored
+    backup). Two rules keep a loss from logging anyone back in:
+
+    * Refresh tokens are allow-listed: :meth:`start_family` records each login's family
+      naming its current refresh token, and :meth:`rotate_refresh` accepts only that
+      token. A family the store does not know is refused.
+    * The store has a *generation*, a random marker written once when the store is
+      first used (create-if-absent, safe with many processes starting together).
+      :meth:`start_family` returns it, tokens carry it, and :meth:`check_access` reads it
+      in the same round trip as the revocation entries: a store that lost its data has
+      no marker or a new one, so every token issued before is :attr:`AccessCheck.STALE`.
+
+    A store that keeps these in one place (one Redis hash slot, one database) loses them
+    together. The methods below have defaults built on the four abstract ones, so an
+    older custom store keeps working, but without this protection; ``loss_safe`` says
+    whether a store overrides them (first-party stores do).
     """
 
     store_type: ClassVar[str] = "custom"
+    loss_safe: ClassVar[bool] = False
+    """True when the store implements generations and allow-listed families itself."""
 
     @abstractmethod
     async def revoke_token(self, jti: str, expires_at: datetime) -> None:
@@ -217,7 +274,11 @@ class TokenStore(ABC):
 
     @abstractmethod
     async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
-        """Mark a whole refresh-token family revoked until ``expires_at``."""
+        """Mark a whole refresh-token family revoked until ``expires_at``.
+
+        A store with allow-listed families also forgets the family's current token, so
+        neither its access tokens nor its refresh token pass again.
+        """
 
     @abstractmethod
     async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
@@ -229,6 +290,68 @@ class TokenStore(ABC):
 
         Two concurrent calls with the same id must never both get True.
         """
+
+    async def start_family(self, family_id: str, refresh_jti: str, expires_at: datetime) -> str:
+        """Record a new login: ``family_id`` is live until ``expires_at``, ``refresh_jti`` current.
+
+        Creates the generation marker when the store has none (one atomic
+        create-if-absent), in the same step where the backend allows it.
+
+        Returns:
+            The store's generation, for the tokens of this login to carry. The default
+            returns ``""``: no generation (a store that does not implement it).
+        """
+        return ""
+
+    async def check_access(
+        self, jti: str, family_id: str | None, generation: str | None
+    ) -> AccessCheck:
+        """Whether an access token may pass: its revocation entries and the generation.
+
+        One round trip on the per-request path: the entries for ``jti`` and
+        ``family_id`` and the store's generation, read together. A ``generation`` that is
+        missing or differs from the store's is :attr:`AccessCheck.STALE`, and so is any
+        token when the store has no generation at all (it lost its data). The default
+        checks :meth:`is_revoked` only.
+        """
+        if await self.is_revoked(jti, family_id):
+            return AccessCheck.REVOKED
+        return AccessCheck.VALID
+
+    async def rotate_refresh(
+        self,
+        family_id: str,
+        jti: str,
+        new_jti: str,
+        generation: str | None,
+        expires_at: datetime,
+        revoked_until: datetime,
+    ) -> Rotation:
+        """Exchange the family's current refresh token ``jti`` for ``new_jti``, atomically.
+
+        Exactly one of any number of concurrent calls with the same ``jti`` gets
+        :attr:`Rotation.ROTATED`; the family then lives until ``expires_at``. A ``jti``
+        that is not the family's current one revokes the family until ``revoked_until``
+        (:attr:`Rotation.REUSED`). The default builds this from :meth:`is_revoked`,
+        :meth:`consume_refresh_token` and :meth:`revoke_family` (a deny-list: not safe
+        against data loss).
+        """
+        if await self.is_revoked(jti, family_id):
+            return Rotation.REVOKED
+        if await self.consume_refresh_token(jti, expires_at):
+            return Rotation.ROTATED
+        await self.revoke_family(family_id, revoked_until)
+        return Rotation.REUSED
+
+    async def new_generation(self) -> str:
+        """Start a new generation: every token issued before is refused from now on.
+
+        For an operator who restored an older backup or promoted a replica known to have
+        missed writes: the store cannot tell what it forgot, so it forgets everything.
+        Returns the new generation. Stores without generations raise
+        :class:`NotImplementedError`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no store generation")
 
     async def cleanup_expired_tokens(self) -> int:
         """Remove expired entries in bulk; returns how many."""

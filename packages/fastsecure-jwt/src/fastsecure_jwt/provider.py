@@ -4,7 +4,8 @@ Refresh tokens rotate with reuse detection, revocation is by ``jti``, keys rotat
 
 Everything that does not depend on the request (keys, the allow-list, PyJWT's options) is
 prepared in the constructor, so verifying a token is one PyJWT ``decode_complete`` with a
-prepared key, a few claim checks and one ``TokenStore.is_revoked`` call.
+prepared key, a few claim checks and one ``TokenStore.check_access`` call (revocations and
+the store generation, read together).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from fastsecure import (
 from fastsecure.credentials import bearer_token
 from fastsecure.events import RefreshTokenReused
 from fastsecure.results import UserId, normalize_scopes
+from fastsecure.stores import AccessCheck, Rotation
 
 from .keys import (
     HMAC_ALGORITHMS,
@@ -66,13 +68,16 @@ FAMILY_CLAIM = "fid"
 """Private claim: the refresh-token family (one login), carried by access tokens too, so
 revoking the family kills them as well. Required on refresh tokens; an access token
 without it is one outside any family (it can be revoked by ``jti`` only)."""
+GENERATION_CLAIM = "gen"
+"""Private claim: the token store's generation at issue (see ``TokenStore``). A token whose
+generation is not the store's was issued before the store lost its data: refused."""
 INT_SUBJECT_CLAIM = "sub_int"
 """Private claim, ``true`` when the user id was an ``int``: ``sub`` is always a string
 (RFC 7519 section 4.1.2), and verifying gives the int back."""
 
 RESERVED_CLAIMS = frozenset(
     {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "token_type", "scopes"}
-    | {FAMILY_CLAIM, INT_SUBJECT_CLAIM}
+    | {FAMILY_CLAIM, GENERATION_CLAIM, INT_SUBJECT_CLAIM}
 )
 """Claims the provider sets; login metadata may not use them (nor ``claims``, ``error``,
 ``errors``, which are keys of the result's metadata)."""
@@ -91,6 +96,14 @@ _ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidAlgorithmError, "algorithm not allowed"),
     (jwt.DecodeError, "malformed token"),
 )
+
+
+_STALE = "token issued under another token-store generation"
+_REFRESH_REFUSED = {
+    Rotation.REVOKED: "token revoked",
+    Rotation.UNKNOWN: "refresh token unknown to the token store",
+    Rotation.STALE: _STALE,
+}
 
 
 class _Rejected(Exception):
@@ -185,6 +198,7 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             token_store if token_store is not None else MemoryTokenStore()
         )
         self._store_down = False  # logs a store outage once, not once per request
+        self._stale_logged = False  # logs the first token of a lost generation at WARNING
         self._access_ttl = int(access_token_expire_minutes * 60)
         self._refresh_ttl = int(refresh_token_expire_days * 86400)
         # Any token of a family expires by then, so a family revocation need last no longer.
@@ -369,9 +383,13 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             claims = self._decode(token, REFRESH)
         except _Rejected:
             return False
-        return not await self._store(
-            "is_revoked", self.token_store.is_revoked(claims["jti"], claims[FAMILY_CLAIM])
+        verdict = await self._store(
+            "check_access",
+            self.token_store.check_access(
+                claims["jti"], claims[FAMILY_CLAIM], claims.get(GENERATION_CLAIM)
+            ),
         )
+        return verdict is AccessCheck.VALID
 
     async def refresh_authentication(self, auth_data: dict[str, Any]) -> AuthenticationResult:
         """Exchange a refresh token for a new access and refresh token of the same family.
@@ -396,18 +414,27 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         except _Rejected as exc:
             return self._fail(str(exc))
         jti, family = claims["jti"], claims[FAMILY_CLAIM]
-        store = self.token_store
-        if await self._store("is_revoked", store.is_revoked(jti, family)):
-            return self._fail("token revoked")
-        consumed = await self._store(
-            "consume_refresh_token",
-            store.consume_refresh_token(jti, _as_datetime(claims["exp"] + self.leeway)),
+        generation = claims.get(GENERATION_CLAIM)
+        now = int(time.time())
+        new_jti = b64url(secrets.token_bytes(16))
+        # The family is allow-listed: only its current token rotates, in one atomic store
+        # step, and a family the store does not know (lost with its data) is refused.
+        outcome = await self._store(
+            "rotate_refresh",
+            self.token_store.rotate_refresh(
+                family,
+                jti,
+                new_jti,
+                generation if isinstance(generation, str) else None,
+                _as_datetime(now + self._refresh_ttl + self.leeway),
+                _as_datetime(now + self._family_ttl),
+            ),
         )
-        if not consumed:
-            await self._store(
-                "revoke_family",
-                store.revoke_family(family, _as_datetime(time.time() + self._family_ttl)),
-            )
+        if outcome is not Rotation.ROTATED and outcome is not Rotation.REUSED:
+            if outcome is not Rotation.REVOKED:
+                self._log_stale(outcome.value)
+            return self._fail(_REFRESH_REFUSED[outcome])
+        if outcome is Rotation.REUSED:
             logger.warning(
                 "fastsecure-jwt: a used refresh token was presented again; its family is revoked"
             )
@@ -420,7 +447,15 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             )
             return self._fail("refresh token already used; every token of this login is revoked")
         extra = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
-        return self._issue(user_id, normalize_scopes(claims.get("scopes")), extra, family)
+        return self._issue(
+            user_id,
+            normalize_scopes(claims.get("scopes")),
+            extra,
+            family,
+            generation=cast("str", generation),
+            refresh_jti=new_jti,
+            now=now,
+        )
 
     async def revoke_authentication(self, auth_data: dict[str, Any]) -> bool:
         """Log out: end the login that ``access_token`` and/or ``refresh_token`` belong to.
@@ -510,6 +545,23 @@ class JWTAuthenticationProvider(AuthenticationProvider):
                 type(exc).__qualname__,
             )
         return StoreUnavailableError(f"token store {operation} failed")
+
+    def _log_stale(self, what: str) -> None:
+        """Log, once per process at WARNING (then DEBUG), that the store did not know a token.
+
+        After a store lost its data every earlier token lands here; one line says why
+        users are logged out without filling the log under load.
+        """
+        if self._stale_logged:
+            logger.debug("fastsecure-jwt: refused a token the token store does not know (%s)", what)
+            return
+        self._stale_logged = True
+        logger.warning(
+            "fastsecure-jwt: refused a token the token store does not know (%s): issued "
+            "before the store lost its data, was restored or started a new generation, or "
+            "by another store; such tokens are refused, users log in again",
+            what,
+        )
 
     def _store_recovered(self) -> None:
         self._store_down = False
@@ -639,14 +691,19 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             return self._fail(str(exc))
         # _store, unrolled on the per-request path: one coroutine less.
         try:
-            revoked = await self.token_store.is_revoked(claims["jti"], claims.get(FAMILY_CLAIM))
+            verdict = await self.token_store.check_access(
+                claims["jti"], claims.get(FAMILY_CLAIM), claims.get(GENERATION_CLAIM)
+            )
         except StoreUnavailableError:
             raise
         except Exception as exc:
-            raise self._store_failed("is_revoked", exc) from exc
+            raise self._store_failed("check_access", exc) from exc
         if self._store_down:
             self._store_recovered()
-        if revoked:
+        if verdict is not AccessCheck.VALID:
+            if verdict is AccessCheck.STALE:
+                self._log_stale("stale")
+                return self._fail(_STALE)
             return self._fail("token revoked")
         metadata = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
         metadata["scopes"] = sorted(set(claims.get("scopes", [])))
@@ -677,17 +734,43 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             scopes = normalize_scopes(credentials.get("scopes"))
         except TypeError:
             return self._fail("scopes must be a list of strings")
-        return self._issue(user_id, scopes, dict(metadata), secrets.token_urlsafe(16))
+        family = secrets.token_urlsafe(16)
+        refresh_jti = b64url(secrets.token_bytes(16))
+        now = int(time.time())
+        # The login's family is allow-listed before its tokens exist; the store answers
+        # with its generation, which the tokens carry.
+        generation = await self._store(
+            "start_family",
+            self.token_store.start_family(
+                family, refresh_jti, _as_datetime(now + self._refresh_ttl + self.leeway)
+            ),
+        )
+        return self._issue(
+            user_id,
+            scopes,
+            dict(metadata),
+            family,
+            generation=generation,
+            refresh_jti=refresh_jti,
+            now=now,
+        )
 
     def _issue(
-        self, user_id: UserId, scopes: list[str], extra: dict[str, Any], family: str
+        self,
+        user_id: UserId,
+        scopes: list[str],
+        extra: dict[str, Any],
+        family: str,
+        *,
+        generation: str,
+        refresh_jti: str,
+        now: int,
     ) -> AuthenticationResult:
         signing = self._signing
         if signing is None:
             return self._fail(
                 "this provider only verifies tokens: configure a private_key to issue them"
             )
-        now = int(time.time())
         base: dict[str, Any] = {
             **extra,
             "sub": str(user_id),
@@ -695,6 +778,8 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             "scopes": scopes,
             FAMILY_CLAIM: family,
         }
+        if generation:
+            base[GENERATION_CLAIM] = generation
         if isinstance(user_id, int):
             base[INT_SUBJECT_CLAIM] = True
         if self.issuer:
@@ -720,7 +805,7 @@ class JWTAuthenticationProvider(AuthenticationProvider):
                 {
                     **base,
                     "exp": refresh_exp,
-                    "jti": b64url(secrets.token_bytes(16)),
+                    "jti": refresh_jti,
                     "token_type": REFRESH,
                 },
                 signing.key,
