@@ -1,0 +1,213 @@
+"""One soak case (a store, a fault, a size), and the suite of every case.
+
+``python -m soak --store redis --seconds 60`` runs one case; ``python -m soak --suite
+--minutes 30`` runs every case, the plain runs getting three times the time of a fault
+case. Reports go to ``--out`` (``test-artifacts/soak`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .backends import Backend, new_secret
+from .driver import Driver
+from .faults import FAULTS, STORE_OF, make_fault, needs_own_server
+from .fleet import ROOT, Fleet
+from .model import Clock, Model
+from .report import summarize, write
+
+STORES = ("redis", "cluster", "postgresql", "sqlite")
+# The store's bound (Redis socket_timeout, SQL operation_timeout): what the fault suites
+# use, and SQLite's default, since its writers queue for one file lock.
+DEFAULT_TIMEOUT = {"redis": 1.0, "cluster": 1.0, "postgresql": 2.0, "sqlite": 5.0}
+# (store, fault, weight): the suite, in order. Plain runs on every store, then the faults.
+SUITE = (
+    ("sqlite", "none", 3),
+    ("redis", "none", 3),
+    ("cluster", "none", 3),
+    ("postgresql", "none", 3),
+    ("cluster", "cluster-master-kill", 1),
+    ("redis", "redis-freeze", 1),
+    ("redis", "redis-restart", 1),
+    ("postgresql", "postgres-restart", 1),
+    ("postgresql", "postgres-read-only", 1),
+    ("redis", "app-kill", 1),
+)
+
+
+@dataclass
+class Case:
+    """One run's settings."""
+
+    store: str
+    fault: str = "none"
+    seconds: float = 20.0
+    processes: int = 4
+    users: int = 300
+    first_user: int = 1
+    limit: int = 3
+    concurrency: int = 24
+    max_requests: int = 2_000_000
+    seed: int = 18
+    timeout: float | None = None  # the store's bound; None: DEFAULT_TIMEOUT of the store
+    pool: int = 10
+    hold: float = 3.0
+    fault_at: float = 0.35
+    rss_growth_limit_mb: float = 32.0
+
+    @property
+    def name(self) -> str:
+        """The report's file name."""
+        return f"soak-{self.store}-{self.fault}"
+
+
+async def run_case(case: Case, out: Path) -> dict[str, Any]:
+    """Start the store and the fleet, drive the mix, check, write the report."""
+    if case.fault in STORE_OF and STORE_OF[case.fault] != case.store:
+        raise ValueError(f"{case.fault} runs on {STORE_OF[case.fault]}")
+    if case.timeout is None:
+        case.timeout = DEFAULT_TIMEOUT[case.store]
+    backend = Backend(case.store, timeout=case.timeout, pool=case.pool)
+    backend.own = needs_own_server(case.fault)
+    processes = min(case.processes, backend.max_processes or case.processes)
+    logs = out / f"{case.name}-logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    started = time.monotonic()
+    backend.start()
+    try:
+        fleet = Fleet.create(processes, backend.app_env(new_secret(), case.limit), logs)
+        await asyncio.to_thread(fleet.start)
+        try:
+            startup = time.monotonic() - started
+            await backend.open()
+            try:
+                summary = await _drive(case, backend, fleet, processes)
+            finally:
+                try:
+                    await backend.drop()
+                finally:
+                    await backend.close()
+        finally:
+            await asyncio.to_thread(fleet.stop)
+        summary["tracebacks"] = fleet.tracebacks()
+        if summary["tracebacks"]:
+            summary["passed"] = False
+            summary["invariants"][3]["passed"] = False
+            summary["invariants"][3]["note"] = f"{summary['tracebacks']} tracebacks in the app logs"
+    finally:
+        backend.stop()
+    summary["startup_s"] = round(startup, 2)
+    summary["wall_s"] = round(time.monotonic() - started, 2)
+    json_path, md_path = write(summary, out, case.name)
+    summary["files"] = [str(json_path), str(md_path)]
+    return summary
+
+
+async def _drive(case: Case, backend: Backend, fleet: Fleet, processes: int) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=5) as probe:
+        cookie = (await probe.get(fleet.urls[0] + "/health")).json()["cookie"]
+    clock = Clock()
+    assert case.timeout is not None
+    grace = 2 * case.timeout + 1.0
+    model = Model(case.users, case.first_user, case.limit, clock, grace)
+    fault = make_fault(case.fault, backend, fleet, case.hold)
+    driver = Driver(
+        model,
+        fleet,
+        backend,
+        duration=case.seconds,
+        concurrency=case.concurrency,
+        max_requests=case.max_requests,
+        seed=case.seed,
+        fault=fault,
+        fault_at=case.fault_at,
+        cookie=cookie,
+    )
+    await driver.run()
+    sweep = await driver.final_sweep()
+    store = await driver.check_store()
+    config = {**asdict(case), "processes": processes}
+    return summarize(
+        model,
+        config,
+        store=store,
+        sweep=sweep,
+        rss=driver.rss,
+        store_samples=driver.store_samples,
+        tracebacks=0,
+        rss_growth_limit_mb=case.rss_growth_limit_mb,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__)
+    parser.add_argument("--store", choices=STORES, default="redis")
+    parser.add_argument("--fault", choices=FAULTS, default="none")
+    parser.add_argument("--suite", action="store_true", help="every case, in turn")
+    parser.add_argument("--minutes", type=float, help="suite: total time; one case: its time")
+    parser.add_argument("--seconds", type=float, default=20.0, help="one case's time")
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--max-requests", type=int, default=2_000_000)
+    parser.add_argument("--limit", type=int, default=3, help="sessions per user")
+    parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--timeout", type=float, help="the store's bound (s); default per store")
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds a fault is held")
+    parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "soak")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one case or the suite; exit 1 when an invariant failed."""
+    args = _parser().parse_args(argv)
+    common = {
+        "processes": args.processes,
+        "users": args.users,
+        "concurrency": args.concurrency,
+        "max_requests": args.max_requests,
+        "limit": args.limit,
+        "seed": args.seed,
+        "timeout": args.timeout,
+        "hold": args.hold,
+    }
+    if args.suite:
+        total = (args.minutes or 5.0) * 60
+        unit = total / sum(weight for _, _, weight in SUITE)
+        cases = [Case(store, fault, seconds=unit * weight, **common) for store, fault, weight in SUITE]
+    else:
+        seconds = args.minutes * 60 if args.minutes else args.seconds
+        cases = [Case(args.store, args.fault, seconds=seconds, **common)]
+    failed = 0
+    rows = []
+    for case in cases:
+        summary = asyncio.run(run_case(case, args.out))
+        failed += not summary["passed"]
+        row = {
+            "case": case.name,
+            "passed": summary["passed"],
+            "requests": summary["requests"],
+            "per_s": summary["requests_per_s"],
+            "failures": summary["failures_by_status"],
+            "violations": summary["violations_by_kind"],
+            "faults": summary["faults"],
+            "report": summary["files"][1],
+        }
+        rows.append(row)
+        print(json.dumps(row, sort_keys=True), flush=True)
+    (args.out / "soak-suite.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
