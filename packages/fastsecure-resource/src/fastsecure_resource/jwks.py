@@ -223,6 +223,18 @@ class JWKSCache:
         """The cached set, if any."""
         return self._set
 
+    def fresh_key(self, kid: str | None, alg: str) -> PyJWK | None:
+        """The key from the cached set while that set is not due a refresh, else ``None``.
+
+        No I/O and no await: the verified-token cache asks it on every hit, so a token
+        whose key was removed, or any token once the set is due a refresh, is verified
+        in full again through :meth:`get_key`.
+        """
+        current = self._set
+        if current is None or self._clock() >= current.refresh_at:
+            return None
+        return current.find(kid, alg)
+
     async def get_key(self, kid: str | None, alg: str) -> PyJWK:
         """The verification key for a token's header values.
 

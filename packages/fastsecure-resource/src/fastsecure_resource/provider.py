@@ -6,6 +6,13 @@ carry ``crit``, and its ``alg`` only has to match what the key itself allows; th
 (exact), ``aud`` (contains ours), ``exp``/``nbf``/``iat`` (with ``leeway``) and the required
 claims. An opaque token goes to the issuer's introspection endpoint (RFC 7662) when that
 is configured. Nothing in a token ever makes this provider fetch anything.
+
+A JWT that verified is remembered, by its exact string, in a bounded cache
+(``verified_cache_size``): presented again, its signature, decoding and claim checks are
+not redone, but ``exp``/``nbf``/``iat`` are compared with the clock again, the ``checks``
+run again, and the key that verified it must still be in the issuer's current key set
+(a set due a refresh, or a key gone from it, means a full verification). Introspected
+tokens are never cached: asking the issuer is the check.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
@@ -28,6 +36,7 @@ from fastsecure import (
 )
 from fastsecure.credentials import bearer_token
 
+from ._cache import DEFAULT_SIZE, VerifiedTokenCache
 from ._http import ClientHolder, check_url
 from .claims import SCOPE, ClaimPath, as_path, scopes_from, strings
 from .exceptions import IssuerUnavailableError, TokenRejectedError
@@ -95,6 +104,31 @@ def _as_tuple(value: str | Sequence[str], what: str) -> tuple[str, ...]:
     return items
 
 
+def _int_or_none(claims: Mapping[str, Any], name: str) -> int | None:
+    """A time claim as PyJWT compares it (``int()``), once verification accepted it."""
+    value = claims.get(name)
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What one full verification of a JWT found, for the hits that follow."""
+
+    claims: dict[str, Any]
+    key: Any  # the PyJWK that verified it: a hit needs the same object in the current set
+    kid: str | None
+    alg: str
+    exp: int
+    nbf: int | None
+    iat: int | None
+    iat_raw: int | float | None
+    subject: Any
+    scopes: list[str]
+    client_id: str | None
+    issuer: Any
+    expires_at: datetime | None
+
+
 class ResourceServerProvider(AuthenticationProvider):
     """Access tokens from any OAuth 2.0 / OpenID Connect authorization server.
 
@@ -131,6 +165,9 @@ class ResourceServerProvider(AuthenticationProvider):
             is unreachable (``None``: no limit).
         failure_backoff: seconds before a failed fetch is tried again.
         allow_http: accept plain-http issuer URLs off loopback (never in production).
+        verified_cache_size: verified JWTs remembered, by exact string (least recently
+            used go first); ``0`` turns the cache off. See the module docs for what a hit
+            still checks.
     """
 
     provider_type: ClassVar[str] = "resource_server"
@@ -164,7 +201,12 @@ class ResourceServerProvider(AuthenticationProvider):
         jwks_max_stale: float | None = 86400.0,
         failure_backoff: float = 5.0,
         allow_http: bool = False,
+        verified_cache_size: int = DEFAULT_SIZE,
     ) -> None:
+        try:
+            self._cache: VerifiedTokenCache[_Verified] = VerifiedTokenCache(verified_cache_size)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
         self.issuers = _as_tuple(issuer, "issuer")
         self.audiences = _as_tuple(audience, "audience")
         if discovery not in ("oidc", "oauth", "auto"):
@@ -284,7 +326,11 @@ class ResourceServerProvider(AuthenticationProvider):
                 reason=FailureReason.MISSING_CREDENTIALS,
             )
         try:
-            claims = await self.verify(token)
+            if type(token) is str and len(token) <= MAX_TOKEN_LENGTH:
+                hit = self._cached(token)
+                if hit is not None:
+                    return self._result_of(hit)
+            claims = await self._verify(token)
         except TokenRejectedError as exc:
             return AuthenticationResult.failure(str(exc), provider=self.provider_name)
         return self._result(claims)
@@ -307,6 +353,14 @@ class ResourceServerProvider(AuthenticationProvider):
             TokenRejectedError: the token is refused (the message says why, safely).
             IssuerUnavailableError: the token cannot be judged now.
         """
+        if type(token) is str and len(token) <= MAX_TOKEN_LENGTH:
+            hit = self._cached(token)
+            if hit is not None:
+                return dict(hit.claims)
+        return await self._verify(token)
+
+    async def _verify(self, token: Any) -> dict[str, Any]:
+        """:meth:`verify` without the cache lookup."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejectedError("malformed token")
         if token.count(".") != 2:
@@ -349,7 +403,90 @@ class ResourceServerProvider(AuthenticationProvider):
         except (ValueError, TypeError, OverflowError):
             raise TokenRejectedError("malformed token") from None
         self._check_claims(claims)
+        if self._cache.maxsize:
+            self._remember(token, claims, key, kid, alg)
         return claims
+
+    # --- the verified-token cache --------------------------------------------------------
+
+    def _remember(
+        self, token: str, claims: dict[str, Any], key: Any, kid: str | None, alg: str
+    ) -> None:
+        exp, iat = claims.get("exp"), claims.get("iat")
+        try:
+            entry = _Verified(
+                claims=claims,
+                key=key,
+                kid=kid,
+                alg=alg,
+                exp=int(exp),  # type: ignore[arg-type]  # a number: _check_claims held it
+                nbf=_int_or_none(claims, "nbf"),
+                iat=_int_or_none(claims, "iat"),
+                iat_raw=iat,
+                subject=claims.get("sub"),
+                scopes=scopes_from(claims, self.scope_claims),
+                client_id=self._client_id(claims),
+                issuer=claims.get("iss"),
+                expires_at=datetime.fromtimestamp(exp, tz=UTC) if _number(exp) else None,
+            )
+        except (TypeError, ValueError, OverflowError, OSError):
+            return  # anything odd is simply verified in full next time
+        # Only if the key is still the current one: a refresh during this verification
+        # must not let a token of a removed key into the cache.
+        if self.jwks.fresh_key(kid, alg) is key:
+            self._cache.put(token, entry)
+
+    def _cached(self, token: str) -> _Verified | None:
+        """The cache entry for ``token`` if it still holds now; ``None``: verify in full.
+
+        Raises:
+            TokenRejectedError: the token verified before but fails now (expired, a check).
+        """
+        entry = self._cache.get(token)
+        if entry is None:
+            return None
+        if self.jwks.fresh_key(entry.kid, entry.alg) is not entry.key:
+            self._cache.invalidate(token)  # key removed, or the set is due a refresh
+            return None
+        now = time.time()
+        leeway = self.leeway
+        try:
+            # The comparisons a full verification makes (PyJWT's, then _check_claims').
+            if entry.iat is not None and entry.iat > now + leeway:
+                raise TokenRejectedError("token not yet valid")
+            if entry.nbf is not None and entry.nbf > now + leeway:
+                raise TokenRejectedError("token not yet valid")
+            if entry.exp <= now - leeway:
+                raise TokenRejectedError("token expired")
+            if entry.iat_raw is not None and entry.iat_raw > now + leeway:
+                raise TokenRejectedError("invalid iat claim")
+            for check in self.checks:
+                problem = check(entry.claims)
+                if problem:
+                    raise TokenRejectedError(problem)
+        except TokenRejectedError:
+            self._cache.discard(token)
+            raise
+        return entry
+
+    @property
+    def verified_cache(self) -> VerifiedTokenCache[_Verified]:
+        """The cache of verified JWTs (its ``hits``, ``misses`` and size, for operators)."""
+        return self._cache
+
+    def _result_of(self, entry: _Verified) -> AuthenticationResult:
+        # Fresh containers per request: strategies and apps may change the result.
+        return AuthenticationResult.granted(
+            entry.subject,
+            self.provider_name,
+            {
+                "scopes": list(entry.scopes),
+                "client_id": entry.client_id,
+                "issuer": entry.issuer,
+                "claims": dict(entry.claims),
+            },
+            entry.expires_at,
+        )
 
     def _check_type(self, typ: Any) -> None:
         if typ is not None and not isinstance(typ, str):
@@ -422,10 +559,13 @@ class ResourceServerProvider(AuthenticationProvider):
 
     # --- results -------------------------------------------------------------------------
 
-    def _result(self, claims: dict[str, Any]) -> AuthenticationResult:
-        client_id = next(
+    def _client_id(self, claims: Mapping[str, Any]) -> str | None:
+        return next(
             (claims[c] for c in self.client_id_claims if isinstance(claims.get(c), str)), None
         )
+
+    def _result(self, claims: dict[str, Any]) -> AuthenticationResult:
+        client_id = self._client_id(claims)
         exp = claims.get("exp")
         # Claims verified above: no per-request re-validation of our own values.
         return AuthenticationResult.granted(
