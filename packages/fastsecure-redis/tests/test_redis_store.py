@@ -62,10 +62,20 @@ def test_importable_from_fastsecure() -> None:
     assert RedisSessionStore.store_type == "redis"
 
 
+async def forget_prefix(store: Any) -> Any:
+    """The store's data lost: every key under its prefix deleted (never the shared server)."""
+    assert isinstance(store, RedisSessionStore)
+    await delete_prefix(store.client, store.prefix)
+    return store
+
+
 class TestRedisSessionStoreConformance(SessionStoreConformance):
     @pytest.fixture
     async def session_store(self, store: RedisSessionStore) -> RedisSessionStore:
         return store
+
+    async def lose_session_data(self, store: SessionStore) -> SessionStore:
+        return await forget_prefix(store)  # type: ignore[no-any-return]
 
     async def stored_text(self, store: SessionStore) -> str:
         assert isinstance(store, RedisSessionStore)
@@ -73,6 +83,9 @@ class TestRedisSessionStoreConformance(SessionStoreConformance):
 
 
 class TestRedisTokenStoreConformance(TokenStoreConformance):
+    async def lose_token_data(self, store: TokenStore) -> TokenStore:
+        return await forget_prefix(store)  # type: ignore[no-any-return]
+
     @pytest.fixture
     async def token_store(self, store: RedisSessionStore) -> RedisSessionStore:
         return store
@@ -482,12 +495,18 @@ class TestRedisClusterSessionStoreConformance(SessionStoreConformance):
     async def session_store(self, cluster_store: RedisSessionStore) -> RedisSessionStore:
         return cluster_store
 
+    async def lose_session_data(self, store: SessionStore) -> SessionStore:
+        return await forget_prefix(store)  # type: ignore[no-any-return]
+
     async def stored_text(self, store: SessionStore) -> str:
         assert isinstance(store, RedisSessionStore)
         return await dump_prefix(store.client, store.prefix)
 
 
 class TestRedisClusterTokenStoreConformance(TokenStoreConformance):
+    async def lose_token_data(self, store: TokenStore) -> TokenStore:
+        return await forget_prefix(store)  # type: ignore[no-any-return]
+
     @pytest.fixture
     async def token_store(
         self, redis_cluster: Any, prefix: str

@@ -146,3 +146,38 @@ redis.call('SET', KEYS[1], string.sub(value, 1, at - 1) .. ',"metadata":' .. ARG
   'KEEPTTL', 'XX')
 return 1
 """
+
+# --- token state ----------------------------------------------------------------------
+# Every token key shares one hash tag, so the generation marker and the entries it guards
+# live (and are lost) together, and each script runs on one Cluster node.
+
+START_FAMILY = """
+-- KEYS: generation, family (allow-list). ARGV: candidate generation, refresh jti, ttl ms.
+-- The generation is created once (SET NX), whoever gets here first; everyone reads it.
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return redis.call('GET', KEYS[1])
+"""
+
+ROTATE_REFRESH = """
+-- KEYS: generation, family (allow-list), family revocation.
+-- ARGV: token generation, presented jti, new jti, family ttl ms, revocation ttl ms.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'stale' end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'revoked' end
+local current = redis.call('GET', KEYS[2])
+if not current then return 'unknown' end
+if current ~= ARGV[2] then
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
+  return 'reused'
+end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return 'rotated'
+"""
+
+REVOKE_FAMILY = """
+-- KEYS: family (allow-list), family revocation. ARGV: revocation ttl ms.
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return 1
+"""

@@ -23,12 +23,15 @@ from redis.exceptions import RedisClusterException, RedisError
 from fastsecure import ConfigurationError, StoreUnavailableError
 from fastsecure.results import UserId
 from fastsecure.stores import (
+    AccessCheck,
+    Rotation,
     SessionCreation,
     SessionRecord,
     SessionStore,
     TokenStore,
     as_utc,
     hash_session_id,
+    new_generation_id,
     utcnow,
 )
 
@@ -129,11 +132,20 @@ class RedisSessionStore(SessionStore, TokenStore):
         max_connections: connection pool size (per node on Cluster). When all are busy a
             caller waits for one, within its ``socket_timeout``, so a burst queues
             instead of failing.
+        wait_replicas: after every write that ends something (a logout, a revocation, a
+            refresh-token rotation, a deleted or rotated session), wait until this many
+            replicas acknowledged it (Redis ``WAIT``); fewer within ``wait_timeout`` is
+            :class:`~fastsecure.StoreUnavailableError` (503: the logout may not survive a
+            fail-over, so it is not reported done). ``0`` (the default) does not wait:
+            the write is on the primary only until replication catches up. Single-node
+            clients only (``WAIT`` must follow the write on its connection).
+        wait_timeout: seconds ``WAIT`` may take; counted inside ``socket_timeout``.
         **client_options: passed to ``from_url`` (``ssl_*``, ``retry``...). A ``retry``
             given here replaces the default (one immediate retry on a connection error).
     """
 
     store_type: ClassVar[str] = "redis"
+    loss_safe: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -145,13 +157,26 @@ class RedisSessionStore(SessionStore, TokenStore):
         socket_connect_timeout: float = 2.0,
         cluster: bool = False,
         max_connections: int = 50,
+        wait_replicas: int = 0,
+        wait_timeout: float = 1.0,
         **client_options: Any,
     ) -> None:
         if client is not None and url is not None:
             raise ConfigurationError("pass either a Redis URL or a client, not both")
         if socket_timeout <= 0:
             raise ConfigurationError("socket_timeout must be positive")
+        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int):
+            raise ConfigurationError("wait_replicas must be an int")
+        if wait_replicas < 0:
+            raise ConfigurationError("wait_replicas must be >= 0")
+        if wait_replicas and not 0 < wait_timeout < socket_timeout:
+            raise ConfigurationError("wait_timeout must be positive and below socket_timeout")
         self.prefix = _check_prefix(prefix)
+        self.wait_replicas = wait_replicas
+        self._wait_ms = max(1, round(wait_timeout * 1000))
+        # One hash tag for all token state: the generation is lost with what it guards.
+        self._tokens = f"{self.prefix}{{t{hashlib.sha256(self.prefix.encode()).hexdigest()[:10]}}}:"
+        self._generation_key = f"{self._tokens}gen"
         self._owns_client = client is None
         self._gate: asyncio.Semaphore | None = None
         self._deadline = socket_timeout
@@ -182,6 +207,11 @@ class RedisSessionStore(SessionStore, TokenStore):
                 client = Redis.from_pool(pool)
         self._client: Redis | RedisCluster = client
         self._cluster = isinstance(client, RedisCluster)
+        if self._cluster and wait_replicas:
+            raise ConfigurationError(
+                "wait_replicas needs a single-node client: on Cluster, WAIT cannot follow a "
+                "write on its connection through redis-py's cluster client"
+            )
         if self._cluster:
             # redis-py's Cluster pools raise when full instead of waiting; this gate makes
             # a burst queue as the single-node BlockingConnectionPool does.
@@ -195,6 +225,9 @@ class RedisSessionStore(SessionStore, TokenStore):
         self._rotate = client.register_script(_lua.ROTATE)
         self._touch = client.register_script(_lua.TOUCH)
         self._update = client.register_script(_lua.UPDATE)
+        self._start_family = client.register_script(_lua.START_FAMILY)
+        self._rotate_refresh = client.register_script(_lua.ROTATE_REFRESH)
+        self._revoke_family = client.register_script(_lua.REVOKE_FAMILY)
 
     @asynccontextmanager
     async def _guard(self, operation: str, *, bounded: bool = True) -> AsyncIterator[None]:
@@ -260,7 +293,49 @@ class RedisSessionStore(SessionStore, TokenStore):
         return f"{self.prefix}{{{user_tag(user_id)}}}:u:{json.dumps(user_id)}"
 
     def _token_key(self, kind: str, name: str) -> str:
-        return f"{self.prefix}t:{kind}:{name}"
+        """``<prefix>{t<tag>}:<kind>:<name>``: every token key in one hash slot."""
+        return f"{self._tokens}{kind}:{name}"
+
+    @property
+    def generation_key_name(self) -> str:
+        """The Redis key of the store generation (no expiry; never evict it)."""
+        return self._generation_key
+
+    async def _write(
+        self, operation: str, script: Any | None, keys: list[str], args: list[Any]
+    ) -> Any:
+        """One write (a script, or the command in ``args`` when ``script`` is None).
+
+        With ``wait_replicas``, ``WAIT`` follows on the same connection, and fewer
+        acknowledgements than asked is a failure: a fail-over could lose the write, and a
+        logout that can be undone is not reported done. Callers hold :meth:`_guard`.
+        """
+        if not self.wait_replicas:
+            if script is None:
+                return await self._client.execute_command(*args)
+            return await script(keys=keys, args=args)
+        async with self._client.pipeline(transaction=False) as pipe:
+            if script is None:
+                pipe.execute_command(*args)
+            else:
+                await script(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", self.wait_replicas, self._wait_ms)
+            reply, acknowledged = await pipe.execute()
+        if int(acknowledged) < self.wait_replicas:
+            raise self._failures.unavailable(
+                operation,
+                RedisConnectionError(
+                    f"WAIT: {int(acknowledged)} of {self.wait_replicas} replicas acknowledged"
+                ),
+            )
+        return reply
+
+    async def _durable(
+        self, operation: str, script: Any | None, keys: list[str], args: list[Any]
+    ) -> Any:
+        """:meth:`_write` as one bounded store call."""
+        async with self._guard(operation):
+            return await self._write(operation, script, keys, args)
 
     def _same_slot(self, user_id: UserId, *session_ids: str) -> None:
         """On Cluster, refuse ids whose tag does not route them to the user's slot.
@@ -398,16 +473,16 @@ class RedisSessionStore(SessionStore, TokenStore):
 
     async def delete_session(self, session_id: str) -> bool:
         """One DEL; the user index drops the id on its next prune."""
-        async with self._guard("delete_session"):
-            deleted = await self._client.delete(self.session_key_name(session_id))
+        key = self.session_key_name(session_id)
+        deleted = await self._durable("delete_session", None, [], ["DEL", key])
         return int(deleted) > 0
 
     async def delete_session_by_key(self, session_key: str) -> bool:
         """Delete by the ``session_key`` handle that :meth:`get_user_sessions` listed."""
         if not _HANDLE.match(session_key):
             return False
-        async with self._guard("delete_session"):
-            deleted = await self._client.delete(self._key_of_handle(session_key))
+        key = self._key_of_handle(session_key)
+        deleted = await self._durable("delete_session", None, [], ["DEL", key])
         return int(deleted) > 0
 
     async def rotate_session(self, old_session_id: str, new_session_id: str) -> bool:
@@ -423,13 +498,15 @@ class RedisSessionStore(SessionStore, TokenStore):
                 return False
             user_id = record["user_id"]
             self._same_slot(user_id, old_session_id, new_session_id)
-            reply = await self._rotate(
-                keys=[
+            reply = await self._write(
+                "rotate_session",
+                self._rotate,
+                [
                     self._key_of_handle(old),
                     self._key_of_handle(new),
                     self.user_index_name(user_id),
                 ],
-                args=[self.prefix, old, new, int(utcnow().timestamp() * 1000)],
+                [self.prefix, old, new, int(utcnow().timestamp() * 1000)],
             )
         return int(reply) == 1
 
@@ -446,10 +523,12 @@ class RedisSessionStore(SessionStore, TokenStore):
 
     async def delete_user_sessions(self, user_id: UserId) -> int:
         """Log out everywhere in one Lua step; returns how many live sessions went."""
-        async with self._guard("delete_user_sessions"):
-            reply = await self._delete_user(
-                keys=[self.user_index_name(user_id)], args=[self.prefix]
-            )
+        reply = await self._durable(
+            "delete_user_sessions",
+            self._delete_user,
+            [self.user_index_name(user_id)],
+            [self.prefix],
+        )
         return int(reply)
 
     async def cleanup_expired_sessions(self) -> int:
@@ -473,25 +552,102 @@ class RedisSessionStore(SessionStore, TokenStore):
         ttl = _ttl_ms(expires_at)
         if ttl <= 0:
             return
-        async with self._guard("revoke_token"):
-            await self._client.set(self._token_key("r", jti), b"1", px=ttl)
+        await self._durable(
+            "revoke_token", None, [], ["SET", self._token_key("r", jti), b"1", "PX", ttl]
+        )
 
     async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
-        """Mark a refresh-token family revoked until ``expires_at``."""
+        """Forget the family as a live login and mark it revoked until ``expires_at``."""
         ttl = _ttl_ms(expires_at)
         if ttl <= 0:
             return
-        async with self._guard("revoke_family"):
-            await self._client.set(self._token_key("f", family_id), b"1", px=ttl)
+        await self._durable(
+            "revoke_family",
+            self._revoke_family,
+            [self._token_key("a", family_id), self._token_key("f", family_id)],
+            [ttl],
+        )
 
     async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
-        """One EXISTS over both keys (on Cluster redis-py runs one per slot, concurrently)."""
+        """One EXISTS over both keys (one hash slot, so one node on Cluster too)."""
         keys = [self._token_key("r", jti)]
         if family_id is not None:
             keys.append(self._token_key("f", family_id))
         async with self._guard("is_revoked"):
             found = await self._client.exists(*keys)
         return int(found) > 0
+
+    async def check_access(
+        self, jti: str, family_id: str | None, generation: str | None
+    ) -> AccessCheck:
+        """One MGET: the generation and both revocation keys, from one hash slot."""
+        keys = [self._generation_key, self._token_key("r", jti)]
+        if family_id is not None:
+            keys.append(self._token_key("f", family_id))
+        async with self._guard("check_access"):
+            values = await self._client.mget(keys)
+        if values[1] is not None or (family_id is not None and values[2] is not None):
+            return AccessCheck.REVOKED
+        current = values[0]
+        if current is None or generation is None or _text(current) != generation:
+            return AccessCheck.STALE
+        return AccessCheck.VALID
+
+    async def start_family(self, family_id: str, refresh_jti: str, expires_at: datetime) -> str:
+        """Allow-list a login's family (one script that also creates the generation once)."""
+        ttl = max(_ttl_ms(expires_at), 1)
+        async with self._guard("start_family"):
+            generation = await self._start_family(
+                keys=[self._generation_key, self._token_key("a", family_id)],
+                args=[new_generation_id(), refresh_jti, ttl],
+            )
+        return _text(generation)
+
+    async def rotate_refresh(
+        self,
+        family_id: str,
+        jti: str,
+        new_jti: str,
+        generation: str | None,
+        expires_at: datetime,
+        revoked_until: datetime,
+    ) -> Rotation:
+        """Compare-and-set the family's current token in one script: one winner, ever."""
+        if generation is None:
+            return Rotation.STALE
+        outcome = await self._durable(
+            "rotate_refresh",
+            self._rotate_refresh,
+            [
+                self._generation_key,
+                self._token_key("a", family_id),
+                self._token_key("f", family_id),
+            ],
+            [
+                generation,
+                jti,
+                new_jti,
+                max(_ttl_ms(expires_at), 1),
+                max(_ttl_ms(revoked_until), 1),
+            ],
+        )
+        return Rotation(_text(outcome))
+
+    async def new_generation(self) -> str:
+        """Replace the generation (every earlier token is refused) and end every session.
+
+        For a restored backup or a replica promoted after it missed writes: logouts made
+        since may be missing, so nothing issued before is trusted. Sessions are deleted
+        by a SCAN over this prefix (a maintenance walk, not bounded by
+        ``socket_timeout`` as a whole).
+        """
+        generation = new_generation_id()
+        await self._durable("new_generation", None, [], ["SET", self._generation_key, generation])
+        pattern = f"{_escape_glob(self.prefix)}{{*}}:[su]:*"
+        async with self._guard("new_generation", bounded=False):
+            async for key in self._client.scan_iter(match=pattern, count=500):
+                await self._client.delete(key)
+        return generation
 
     async def consume_refresh_token(self, jti: str, expires_at: datetime) -> bool:
         """``SET NX PX``: exactly one caller wins; an expired token is never consumable."""

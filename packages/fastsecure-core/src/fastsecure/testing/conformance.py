@@ -33,6 +33,12 @@ JSON value up to at least 256 KiB, and ``create_session_limited`` is atomic (200
 concurrent calls for one user leave exactly ``max_sessions`` sessions). The expiry tests
 sleep about a second each: expiry is real, never simulated.
 
+Both suites also check that losing data never logs anyone back in: override
+``lose_session_data`` / ``lose_token_data`` to make your store forget everything it holds
+(the defaults build a new object of the store's class, which is what a restart does to an
+in-process store); the tests then present every credential they had revoked, logged out,
+rotated away or caught reused, and expect each refused, and a fresh login accepted.
+
 :class:`StoreFailureConformance` checks the other half of the contract: a store whose
 backend cannot serve raises :class:`~fastsecure.StoreUnavailableError` from every method
 (HTTP 503), within its documented bound, never a driver error and never "not found".
@@ -53,7 +59,7 @@ import pytest
 
 from ..exceptions import StoreUnavailableError
 from ..results import UserId
-from ..stores import SessionRecord, SessionStore, TokenStore, utcnow
+from ..stores import AccessCheck, Rotation, SessionRecord, SessionStore, TokenStore, utcnow
 
 # Characters that are special somewhere: Redis glob patterns, SQL LIKE and quoting,
 # URL encoding, path separators, whitespace and non-ASCII.
@@ -522,6 +528,46 @@ class SessionStoreConformance:
                 "a session_key must not be a credential"
             )
 
+    async def lose_session_data(self, store: SessionStore) -> SessionStore:
+        """``store`` after it lost every session (a restart without persistence).
+
+        The default is a new object of the same class built without arguments, an
+        in-process store's restart; a store with a backend overrides it (delete its keys
+        or truncate its tables) and returns the store to use from now on.
+        """
+        return type(store)()
+
+    async def test_losing_data_logs_out_never_in(self, session_store: SessionStore) -> None:
+        live = await self.new_session(session_store, 1)
+        logged_out = await self.new_session(session_store, 1)
+        assert await session_store.delete_session(logged_out)
+        everywhere = [await self.new_session(session_store, 2) for _ in range(2)]
+        assert await session_store.delete_user_sessions(2) == 2
+        rotated_away = await self.new_session(session_store, 3)
+        assert await session_store.rotate_session(
+            rotated_away, session_store.generate_session_id(3)
+        )
+        device = await self.new_session(session_store, 5)  # revoked from a device list
+        (listed,) = await session_store.get_user_sessions(5)
+        assert await session_store.delete_listed_session(listed)
+
+        store = await self.lose_session_data(session_store)
+        for sid in (live, logged_out, *everywhere, rotated_away, device):
+            assert await store.get_session(sid) is None, "a session came back after data loss"
+        for user in (1, 2, 3, 5):
+            assert await store.get_user_sessions(user) == []
+        fresh = await self.new_session(store, 1)
+        assert _live(await store.get_session(fresh)), "a fresh login must work at once"
+
+    async def test_touch_and_update_never_recreate_a_lost_session(
+        self, session_store: SessionStore
+    ) -> None:
+        sid = await self.new_session(session_store, 4)
+        store = await self.lose_session_data(session_store)
+        assert await store.touch_session(sid, utcnow()) is False
+        assert await store.update_session(sid, {"k": 1}) is False
+        assert await store.get_session(sid) is None
+
 
 class TokenStoreConformance:
     """The :class:`~fastsecure.TokenStore` contract as tests; subclass and add a fixture.
@@ -541,6 +587,144 @@ class TokenStoreConformance:
     def new_id() -> str:
         """A fresh token id."""
         return secrets.token_urlsafe(16)
+
+    async def lose_token_data(self, store: TokenStore) -> TokenStore:
+        """``store`` after it lost every entry, its generation included.
+
+        The default is a new object of the same class built without arguments, an
+        in-process store's restart; a store with a backend overrides it (``FLUSHDB``,
+        delete its keys, truncate its tables) and returns the store to use from now on.
+        """
+        return type(store)()
+
+    async def login(self, store: TokenStore) -> tuple[str, str, str]:
+        """Start a family the provider's way: ``(family, refresh jti, generation)``."""
+        family, refresh = self.new_id(), self.new_id()
+        generation = await store.start_family(family, refresh, self.expiry())
+        return family, refresh, generation
+
+    async def rotate(self, store: TokenStore, family: str, jti: str, generation: str) -> Rotation:
+        """Present ``jti`` for rotation, as the provider does."""
+        return await store.rotate_refresh(
+            family, jti, self.new_id(), generation, self.expiry(), self.expiry()
+        )
+
+    async def test_store_is_loss_safe(self, token_store: TokenStore) -> None:
+        assert token_store.loss_safe, (
+            f"{type(token_store).__name__} keeps the deny-list defaults: a store that loses "
+            "data would let revoked tokens back in (implement start_family, check_access, "
+            "rotate_refresh, new_generation and set loss_safe = True)"
+        )
+
+    async def test_generation_is_created_once(self, token_store: TokenStore) -> None:
+        starts = await asyncio.gather(*(self.login(token_store) for _ in range(20)))
+        generations = {generation for _, _, generation in starts}
+        assert len(generations) == 1, "concurrent first logins must agree on one generation"
+        (generation,) = generations
+        assert isinstance(generation, str) and len(generation) >= 16
+        assert (await self.login(token_store))[2] == generation
+
+    async def test_check_access_compares_the_generation(self, token_store: TokenStore) -> None:
+        family, _, generation = await self.login(token_store)
+        jti = self.new_id()
+        assert await token_store.check_access(jti, family, generation) is AccessCheck.VALID
+        assert await token_store.check_access(jti, None, generation) is AccessCheck.VALID
+        for other in (None, "", self.new_id(), generation + "x"):
+            assert await token_store.check_access(jti, family, other) is AccessCheck.STALE
+        await token_store.revoke_token(jti, self.expiry())
+        assert await token_store.check_access(jti, family, generation) is AccessCheck.REVOKED
+        sibling = self.new_id()
+        await token_store.revoke_family(family, self.expiry())
+        assert await token_store.check_access(sibling, family, generation) is AccessCheck.REVOKED
+
+    async def test_refresh_tokens_are_allow_listed(self, token_store: TokenStore) -> None:
+        family, first, generation = await self.login(token_store)
+        second = self.new_id()
+        assert (
+            await token_store.rotate_refresh(
+                family, first, second, generation, self.expiry(), self.expiry()
+            )
+            is Rotation.ROTATED
+        )
+        assert await self.rotate(token_store, self.new_id(), first, generation) is (
+            Rotation.UNKNOWN
+        ), "a family the store never recorded is refused"
+        assert await self.rotate(token_store, family, second, "other") is Rotation.STALE
+        assert await self.rotate(token_store, family, first, generation) is Rotation.REUSED
+        assert await self.rotate(token_store, family, second, generation) is Rotation.REVOKED
+        probe = self.new_id()
+        assert await token_store.check_access(probe, family, generation) is AccessCheck.REVOKED
+
+    async def test_logout_ends_the_refresh_token(self, token_store: TokenStore) -> None:
+        family, refresh, generation = await self.login(token_store)
+        await token_store.revoke_family(family, self.expiry())
+        assert await self.rotate(token_store, family, refresh, generation) is Rotation.REVOKED
+
+    async def test_concurrent_rotation_has_one_winner(self, token_store: TokenStore) -> None:
+        family, refresh, generation = await self.login(token_store)
+        outcomes = await asyncio.gather(
+            *(self.rotate(token_store, family, refresh, generation) for _ in range(30))
+        )
+        assert outcomes.count(Rotation.ROTATED) == 1
+        assert set(outcomes) <= {Rotation.ROTATED, Rotation.REUSED, Rotation.REVOKED}
+
+    async def test_losing_data_logs_out_never_in(self, token_store: TokenStore) -> None:
+        live, live_refresh, generation = await self.login(token_store)
+        logged_out, logged_out_refresh, _ = await self.login(token_store)
+        await token_store.revoke_family(logged_out, self.expiry())
+        revoked_jti = self.new_id()
+        await token_store.revoke_token(revoked_jti, self.expiry())
+        rotated, spent, _ = await self.login(token_store)
+        current = self.new_id()
+        assert (
+            await token_store.rotate_refresh(
+                rotated, spent, current, generation, self.expiry(), self.expiry()
+            )
+            is Rotation.ROTATED
+        )
+        reused, reused_refresh, _ = await self.login(token_store)
+        assert await self.rotate(token_store, reused, reused_refresh, generation) is (
+            Rotation.ROTATED
+        )
+        assert await self.rotate(token_store, reused, reused_refresh, generation) is (
+            Rotation.REUSED
+        )
+
+        store = await self.lose_token_data(token_store)
+        for family in (live, logged_out, rotated, reused):
+            verdict = await store.check_access(self.new_id(), family, generation)
+            assert verdict is not AccessCheck.VALID, "an access token came back after data loss"
+        assert await store.check_access(revoked_jti, None, generation) is not AccessCheck.VALID
+        for family, jti in (
+            (live, live_refresh),
+            (logged_out, logged_out_refresh),
+            (rotated, spent),
+            (rotated, current),
+            (reused, reused_refresh),
+        ):
+            outcome = await self.rotate(store, family, jti, generation)
+            assert outcome is not Rotation.ROTATED, "a refresh token came back after data loss"
+
+        fresh, fresh_refresh, fresh_generation = await self.login(store)
+        assert fresh_generation != generation, "a store that lost data needs a new generation"
+        assert await store.check_access(self.new_id(), fresh, fresh_generation) is (
+            AccessCheck.VALID
+        )
+        assert await self.rotate(store, fresh, fresh_refresh, fresh_generation) is (
+            Rotation.ROTATED
+        )
+
+    async def test_new_generation_refuses_everything_before(self, token_store: TokenStore) -> None:
+        family, refresh, generation = await self.login(token_store)
+        renewed = await token_store.new_generation()
+        assert renewed != generation
+        assert await token_store.check_access(self.new_id(), family, generation) is (
+            AccessCheck.STALE
+        )
+        assert await self.rotate(token_store, family, refresh, generation) is not (Rotation.ROTATED)
+        fresh, fresh_refresh, fresh_generation = await self.login(token_store)
+        assert fresh_generation == renewed
+        assert await self.rotate(token_store, fresh, fresh_refresh, renewed) is Rotation.ROTATED
 
     async def test_revoke_token(self, token_store: TokenStore) -> None:
         jti, other = self.new_id(), self.new_id()
@@ -652,6 +836,12 @@ def _store_calls(store: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
                 "is_revoked": lambda: store.is_revoked("jti", "family"),
                 "consume_refresh_token": lambda: store.consume_refresh_token("rt", later),
                 "cleanup_expired_tokens": store.cleanup_expired_tokens,
+                "start_family": lambda: store.start_family("family", "rt", later),
+                "check_access": lambda: store.check_access("jti", "family", "generation"),
+                "rotate_refresh": lambda: store.rotate_refresh(
+                    "family", "rt", "rt2", "generation", later, later
+                ),
+                "new_generation": store.new_generation,
             }
         )
     return calls
@@ -673,6 +863,10 @@ STORE_METHODS = (
     "is_revoked",
     "consume_refresh_token",
     "cleanup_expired_tokens",
+    "start_family",
+    "check_access",
+    "rotate_refresh",
+    "new_generation",
 )
 
 
