@@ -17,11 +17,12 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fastsecure import AuthenticationManager, AuthenticationResult, ForbiddenError, RateLimitedError
 from fastsecure.config import load_toml
+from fastsecure.fastapi.openapi import auth_responses
 from fastsecure.ratelimit import ClientAddress
 from fastsecure_jwt import JWTAuthenticationProvider
 from fastsecure_oauth import OAuth2Provider, OAuthFlow, safe_next
@@ -89,6 +90,11 @@ def build_config(settings: DemoSettings, secrets: DemoSecrets) -> dict[str, Any]
 
 
 class LoginBody(BaseModel):
+    # The README's demo user, so Swagger's "Try it out" and Schemathesis' examples log in.
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"username": "alice", "password": "alice-password"}]}
+    )
+
     username: str
     password: str
 
@@ -106,6 +112,26 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: str = "bearer"
     expires_at: str
+
+
+def _token_responses(*codes: int) -> dict[int | str, Any]:
+    """Refusals (FastSecure's, and FastAPI's 400 for a body that is not JSON) and links.
+
+    The links lead from a token pair to what it is used for: login -> refresh -> logout,
+    login -> me, so Schemathesis' stateful phase follows them.
+    """
+    body = {"refresh_token": "$response.body#/refresh_token"}
+    links = {
+        "Refresh": {"operationRef": "#/paths/~1api~1auth~1refresh/post", "requestBody": body},
+        "Logout": {"operationRef": "#/paths/~1api~1auth~1logout/post", "requestBody": body},
+        "Me": {"operationRef": "#/paths/~1api~1me/get"},
+    }
+    not_json = {**auth_responses(400)[400], "description": "The body is not valid JSON."}
+    return {
+        **auth_responses(*codes),
+        400: not_json,
+        200: {"description": "A new token pair", "links": links},
+    }
 
 
 def _tokens(result: AuthenticationResult) -> TokenPair:
@@ -499,7 +525,8 @@ def create_app(settings: DemoSettings) -> FastAPI:
 
     # --- the JWT API --------------------------------------------------------------------
 
-    @app.post("/api/auth/login", tags=["jwt"])
+    # 401 wrong password, 429 rate limit (Retry-After), 503 token store down (install()).
+    @app.post("/api/auth/login", tags=["jwt"], responses=_token_responses(401, 429, 503))
     async def api_login(body: LoginBody, request: Request) -> TokenPair:
         """Exchange a user name and password for an access and a refresh token."""
         try:
@@ -524,7 +551,7 @@ def create_app(settings: DemoSettings) -> FastAPI:
         )
         return _tokens(result)
 
-    @app.post("/api/auth/refresh", tags=["jwt"])
+    @app.post("/api/auth/refresh", tags=["jwt"], responses=_token_responses(401, 503))
     async def api_refresh(body: RefreshBody) -> TokenPair:
         """A new token pair for a refresh token; each refresh token works once."""
         result = await manager.refresh_authentication("jwt", {"refresh_token": body.refresh_token})

@@ -5,13 +5,18 @@ the security dependency (or the middleware), so :func:`document_responses` adds 
 each operation it guards, from the requirement that applies to that route: 401 with its
 ``WWW-Authenticate`` header, 403 only when the requirement has scopes (or a provider can
 refuse outright, like a CSRF check), 400, 503 with ``Retry-After`` when a provider keeps
-state in a store, 429 when a rate limit applies. Optional routes get the empty security
-alternative ``{}``; OAuth 2 / OpenID Connect schemes list the scopes the route needs.
-Responses the app declared itself are kept: merged, never overwritten.
+state in a store, 429 when a rate limit applies. Each operation's ``security`` is the
+requirement's: one alternative per provider for ANY, one entry naming every provider for
+ALL. Optional routes get the empty security alternative ``{}``; OAuth 2 / OpenID Connect
+schemes list the scopes the route needs. Responses the app declared itself are kept:
+merged, never overwritten. Routes an app writes itself that raise these answers (a login
+that answers 401 or 429) declare them with :func:`auth_responses`.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,14 +26,17 @@ from starlette.routing import BaseRoute, Mount
 
 from ..engine import Engine
 from ..providers import AuthenticationProvider
-from ..results import AuthenticationRequirement
+from ..ratelimit import RateLimiter
+from ..results import AuthenticationRequirement, AuthStrategy
 from ..stores import SessionStore, TokenStore
 from .dependencies import AuthDependency
 from .middleware import AuthenticationMiddleware
 from .responses import ERROR_BODY_SCHEMA
 
 _PARAM = re.compile(r"\{[^}]*\}")
-_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/AuthError"}}}
+_REF = "#/components/schemas/AuthError"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_ERROR = {"application/json": {"schema": {"$ref": _REF}}}
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
@@ -41,65 +49,112 @@ def _uses_store(provider: AuthenticationProvider) -> bool:
     """Whether a provider keeps state in a store that can be down (so 503 is possible).
 
     A provider may say so itself with a ``uses_store`` attribute; otherwise any
-    session or token store among its attributes counts.
+    session or token store among its attributes counts, and so does a rate limiter kept
+    outside the process (Redis, SQL), whose outage is a 503 too.
     """
     explicit = getattr(provider, "uses_store", None)
     if isinstance(explicit, bool):
         return explicit
-    return any(isinstance(v, (SessionStore, TokenStore)) for v in vars(provider).values())
+    return any(
+        isinstance(v, (SessionStore, TokenStore))
+        or (isinstance(v, RateLimiter) and v.limiter_type != "memory")
+        for v in vars(provider).values()
+    )
 
 
-def _can_forbid(provider: AuthenticationProvider) -> bool:
-    """Whether a provider refuses some requests outright (403), as a CSRF check does."""
+def _rate_limits(provider: AuthenticationProvider) -> bool:
+    """Whether a provider counts attempts (429 with ``Retry-After``), as a password check does.
+
+    A provider may say so itself with a ``may_rate_limit`` attribute; otherwise a rate
+    limiter among its attributes counts.
+    """
+    explicit = getattr(provider, "may_rate_limit", None)
+    if isinstance(explicit, bool):
+        return explicit
+    return any(isinstance(v, RateLimiter) for v in vars(provider).values())
+
+
+def _can_forbid(provider: AuthenticationProvider, method: str) -> bool:
+    """Whether a provider refuses some requests outright (403), as a CSRF check does.
+
+    A CSRF check refuses unsafe methods only (RFC 9110 section 9.2.1), so a GET does not
+    list its 403.
+    """
     explicit = getattr(provider, "may_forbid", None)
     if isinstance(explicit, bool):
         return explicit
-    return getattr(provider, "csrf", None) is not None
+    return getattr(provider, "csrf", None) is not None and method.upper() not in _SAFE_METHODS
+
+
+_ANSWERS: dict[int, dict[str, Any]] = {
+    400: {
+        "description": "The request cannot be judged: an encoded '?', '#' or control "
+        "character in the path, a path that normalises elsewhere, or a credential sent "
+        "twice.",
+        "content": _ERROR,
+    },
+    401: {
+        "description": "No acceptable credential: none was presented, or the one "
+        'presented was refused (RFC 6750 error="invalid_token").',
+        "headers": {
+            "WWW-Authenticate": {
+                "description": "The challenges of the accepted providers.",
+                "schema": {"type": "string"},
+            }
+        },
+        "content": _ERROR,
+    },
+    403: {"description": "Authenticated, but not allowed.", "content": _ERROR},
+    429: {"description": "Too many attempts.", "headers": _RETRY_AFTER, "content": _ERROR},
+    503: {
+        "description": "The authentication store is unavailable.",
+        "headers": _RETRY_AFTER,
+        "content": _ERROR,
+    },
+}
+"""Every refusal FastSecure documents, by status: one description, one body schema."""
+
+
+def auth_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """FastSecure's refusals as a route's ``responses=``, for routes that answer them.
+
+    A login route that answers a wrong password with 401 and a rate limit with 429 (or a
+    refresh route that meets a store outage with 503, through ``install(app)``'s
+    handlers) declares them with ``@app.post(..., responses=auth_responses(401, 429))``,
+    with the same body schema the guarded routes use.
+    """
+    return {code: copy.deepcopy(_ANSWERS[code]) for code in codes}
 
 
 def _responses(
-    engine: Engine, requirement: AuthenticationRequirement | None, rate_limited: bool
+    engine: Engine,
+    requirement: AuthenticationRequirement | None,
+    method: str,
+    *,
+    rate_limited: bool,
+    optional: bool,
 ) -> dict[str, dict[str, Any]]:
-    """The refusals ``requirement`` can produce, as OpenAPI responses."""
-    out: dict[str, dict[str, Any]] = {
-        "400": {
-            "description": "The request cannot be judged: an encoded '?', '#' or control "
-            "character in the path, a path that normalises elsewhere, or a credential sent "
-            "twice.",
-            "content": _ERROR,
-        },
-        "401": {
-            "description": "No acceptable credential: none was presented, or the one "
-            'presented was refused (RFC 6750 error="invalid_token").',
-            "headers": {
-                "WWW-Authenticate": {
-                    "description": "The challenges of the accepted providers.",
-                    "schema": {"type": "string"},
-                }
-            },
-            "content": _ERROR,
-        },
-    }
+    """The refusals ``requirement`` can produce on ``method``, as OpenAPI responses.
+
+    On an optional route the engine's optional rule applies: no 403 (served anonymous),
+    and 401 only for a refused credential, never with ``ignore_invalid``.
+    """
     names = requirement.all_providers if requirement is not None else ()
     providers = [engine.providers[n] for n in names if n in engine.providers]
-    if requirement is not None and (requirement.scopes or any(map(_can_forbid, providers))):
-        needed = ", ".join(sorted(requirement.scopes)) or "none"
-        out["403"] = {
-            "description": f"Authenticated, but not allowed (required scopes: {needed}).",
-            "content": _ERROR,
-        }
-    if rate_limited:
-        out["429"] = {
-            "description": "Too many attempts.",
-            "headers": _RETRY_AFTER,
-            "content": _ERROR,
-        }
+    codes = [400]
+    if not (optional and requirement is not None and requirement.ignore_invalid):
+        codes.append(401)
+    forbids = any(_can_forbid(p, method) for p in providers)
+    if requirement is not None and not optional and (requirement.scopes or forbids):
+        codes.append(403)
+    if rate_limited or any(map(_rate_limits, providers)):
+        codes.append(429)
     if any(map(_uses_store, providers)):
-        out["503"] = {
-            "description": "The authentication store is unavailable.",
-            "headers": _RETRY_AFTER,
-            "content": _ERROR,
-        }
+        codes.append(503)
+    out = {str(code): answer for code, answer in auth_responses(*codes).items()}
+    if "403" in out and requirement is not None:
+        needed = ", ".join(sorted(requirement.scopes)) or "none"
+        out["403"]["description"] = f"Authenticated, but not allowed (required scopes: {needed})."
     return out
 
 
@@ -160,16 +215,15 @@ def document_responses(app: Any, engine: Engine, *, rate_limited: Callable[[str]
                 continue
             dependency = dependencies[0] if dependencies else None
             requirement, optional = _requirement_of(engine, dependency, path)
-            answers = _responses(engine, requirement, rate_limited(path))
-            if optional:  # the engine's optional rule: no 403; 401 only for a refused one
-                answers.pop("403", None)
-                if requirement is not None and requirement.ignore_invalid:
-                    answers.pop("401", None)
+            limited = rate_limited(path)
             for method in route.methods or ():
                 operation = schema.get("paths", {}).get(path, {}).get(method.lower())
                 if operation is None:
                     continue
                 guarded = True
+                answers = _responses(
+                    engine, requirement, method, rate_limited=limited, optional=optional
+                )
                 documented = operation.setdefault("responses", {})
                 for code, answer in answers.items():
                     documented.setdefault(code, answer)
@@ -177,16 +231,47 @@ def document_responses(app: Any, engine: Engine, *, rate_limited: Callable[[str]
                 if security is None and requirement is not None and middleware:
                     continue
                 if security is not None:
+                    security = _security(engine, requirement, schemes) or security
                     _scope_oauth(security, schemes, requirement)
                     if optional and {} not in security:
                         security.append({})
-        if guarded:
+                    operation["security"] = security
+        if guarded or _REF in json.dumps(schema.get("paths", {})):
             components = schema.setdefault("components", {})
             components.setdefault("schemas", {}).setdefault("AuthError", ERROR_BODY_SCHEMA)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi
+
+
+def _security(
+    engine: Engine, requirement: AuthenticationRequirement | None, schemes: dict[str, Any]
+) -> list[dict[str, list[str]]] | None:
+    """The requirement's providers as OpenAPI security requirements.
+
+    A provider's schemes together make its credential (one entry); ANY accepts any one
+    provider (one alternative each), ALL needs every provider (one entry with all of
+    them). ``None`` (keep what FastAPI listed) for a plugin's strategy, whose combination
+    this module cannot know, or a scheme the document does not declare.
+    """
+    if requirement is None or requirement.strategy not in (AuthStrategy.ANY, AuthStrategy.ALL):
+        return None
+    entries: list[dict[str, list[str]]] = []
+    for name in requirement.providers:
+        try:
+            names = [s.scheme_name for s in engine.get_provider(name).security_schemes()]
+        except Exception:  # logged where the dependency's signature is built
+            names = []
+        if any(n not in schemes for n in names):
+            return None
+        if names:
+            entries.append({n: [] for n in names})
+    if not entries:
+        return None
+    if requirement.strategy is AuthStrategy.ALL:
+        return [{n: scopes for entry in entries for n, scopes in entry.items()}]
+    return entries
 
 
 def _scope_oauth(
@@ -203,4 +288,4 @@ def _scope_oauth(
                 entry[name] = sorted(requirement.scopes)
 
 
-__all__ = ["document_responses"]
+__all__ = ["auth_responses", "document_responses"]
