@@ -335,10 +335,9 @@ class AuthenticationManager:
         Use as ``Depends(auth_manager.requires_auth)``; it returns the
         :class:`AuthenticationResult` or answers 401/403/503.
         """
-        if self._dependency is None:
-            from .fastapi.dependencies import auth_dependency
+        from .fastapi.dependencies import current_dependency
 
-            self._dependency = auth_dependency(self)
+        self._dependency = current_dependency(self, self._dependency, auto_error=True)
         return self._dependency
 
     @property
@@ -351,10 +350,11 @@ class AuthenticationManager:
         refresh; a requirement with ``ignore_invalid=True`` serves it as anonymous instead.
         400 and 503 are answered as everywhere.
         """
-        if self._optional_dependency is None:
-            from .fastapi.dependencies import auth_dependency
+        from .fastapi.dependencies import current_dependency
 
-            self._optional_dependency = auth_dependency(self, auto_error=False)
+        self._optional_dependency = current_dependency(
+            self, self._optional_dependency, auto_error=False
+        )
         return self._optional_dependency
 
     @property

@@ -98,6 +98,28 @@ def auth_dependency(
     return AuthDependency(manager, requirement=requirement, auto_error=auto_error, schemes=())
 
 
+def current_dependency(
+    manager: EngineOwner, cached: AuthDependency | None, *, auto_error: bool
+) -> AuthDependency:
+    """``cached`` while the providers' security schemes are unchanged, else a new one.
+
+    Runs when a route is declared (``Depends(auth_manager.requires_auth)``), never per
+    request: a provider whose schemes change (an OAuth provider that starts accepting
+    bearer tokens) gets a dependency that documents them, and routes declared before
+    keep theirs.
+    """
+    schemes = provider_schemes(manager.engine, None)
+    if cached is not None and _same(cached._schemes, schemes):
+        return cached
+    return auth_dependency(manager, auto_error=auto_error)
+
+
+def _same(a: tuple[SecurityBase, ...], b: tuple[SecurityBase, ...]) -> bool:
+    return len(a) == len(b) and all(
+        x.scheme_name == y.scheme_name and x.model == y.model for x, y in zip(a, b, strict=True)
+    )
+
+
 class DocumentedScheme(SecurityBase):
     """A provider's security scheme as OpenAPI sees it, costing nothing per request.
 
@@ -178,6 +200,7 @@ __all__ = [
     "SchemedAuthDependency",
     "WebSocketAuthDependency",
     "auth_dependency",
+    "current_dependency",
     "dependency_signature",
     "provider_schemes",
 ]
