@@ -5,16 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
-from fastsecure import SessionStore
+from fastsecure import SessionStore, TokenStore
 from fastsecure.testing.conformance import SessionStoreConformance, TokenStoreConformance
 from fastsecure_sqlalchemy import DatabaseSessionStore
+
+
+async def empty_tables(store: Any) -> Any:
+    """The store's data lost: every row of its own tables deleted (a truncate)."""
+    assert isinstance(store, DatabaseSessionStore)
+    async with store.engine.begin() as conn:
+        for table in store.tables.all:
+            await conn.execute(delete(table))
+    return store
 
 
 class TestDatabaseSessionStore(SessionStoreConformance):
     @pytest.fixture
     async def session_store(self, backend: str, make_store: Any) -> DatabaseSessionStore:
         return await make_store(backend)
+
+    async def lose_session_data(self, store: SessionStore) -> SessionStore:
+        return await empty_tables(store)  # type: ignore[no-any-return]
 
     async def stored_text(self, store: SessionStore) -> str:
         assert isinstance(store, DatabaseSessionStore)
@@ -26,6 +39,9 @@ class TestDatabaseSessionStore(SessionStoreConformance):
 
 
 class TestDatabaseTokenStore(TokenStoreConformance):
+    async def lose_token_data(self, store: TokenStore) -> TokenStore:
+        return await empty_tables(store)  # type: ignore[no-any-return]
+
     @pytest.fixture
     async def token_store(self, backend: str, make_store: Any) -> DatabaseSessionStore:
         return await make_store(backend)

@@ -18,6 +18,8 @@ def test_default_metadata_holds_every_table_with_its_indexes() -> None:
         "fastsecure_revoked_tokens",
         "fastsecure_revoked_families",
         "fastsecure_used_refresh_tokens",
+        "fastsecure_refresh_families",
+        "fastsecure_token_generation",
     }
     sessions = fastsecure_sqlalchemy.sessions_table
     assert [c.name for c in sessions.primary_key.columns] == ["id_hash"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
 
 DEFAULT_PREFIX = "fastsecure_"
@@ -34,7 +34,7 @@ USER_ID_LENGTH = 255
 
 @dataclass(frozen=True)
 class StoreTables:
-    """The five tables of one store, all under one prefix on one ``MetaData``.
+    """The seven tables of one store, all under one prefix on one ``MetaData``.
 
     Attributes:
         sessions: one row per session, keyed by the SHA-256 of the session id.
@@ -42,7 +42,13 @@ class StoreTables:
             a user's logins on MySQL/MariaDB (and dialects without advisory locks).
         revoked_tokens: revoked JWT ids (hashed) with the token's expiry.
         revoked_families: revoked refresh-token families (hashed) with their expiry.
-        used_refresh_tokens: refresh-token ids (hashed) already exchanged.
+        used_refresh_tokens: refresh-token ids (hashed) already exchanged (by stores and
+            custom providers that use ``consume_refresh_token``).
+        refresh_families: live logins (hashed family id) and the hash of each one's
+            current refresh token: the allow-list that refresh rotation checks.
+        token_generation: one row, the store generation every token carries; a store
+            whose tables were emptied or restored has none or another, so earlier tokens
+            are refused.
     """
 
     metadata: MetaData
@@ -52,6 +58,8 @@ class StoreTables:
     revoked_tokens: Table
     revoked_families: Table
     used_refresh_tokens: Table
+    refresh_families: Table
+    token_generation: Table
 
     @property
     def all(self) -> tuple[Table, ...]:
@@ -62,6 +70,8 @@ class StoreTables:
             self.revoked_tokens,
             self.revoked_families,
             self.used_refresh_tokens,
+            self.refresh_families,
+            self.token_generation,
         )
 
 
@@ -120,6 +130,22 @@ def define_tables(metadata: MetaData, *, prefix: str = DEFAULT_PREFIX) -> StoreT
         revoked_tokens=_expiring(metadata, f"{prefix}revoked_tokens", "jti_hash"),
         revoked_families=_expiring(metadata, f"{prefix}revoked_families", "family_hash"),
         used_refresh_tokens=_expiring(metadata, f"{prefix}used_refresh_tokens", "jti_hash"),
+        refresh_families=Table(
+            f"{prefix}refresh_families",
+            metadata,
+            Column("family_hash", String(HASH_LENGTH), primary_key=True),
+            Column("current_hash", String(HASH_LENGTH), nullable=False),
+            Column("expires_at", Timestamp, nullable=False),
+            Index(f"ix_{prefix}refresh_families_expires_at", "expires_at"),
+        ),
+        token_generation=Table(
+            f"{prefix}token_generation",
+            metadata,
+            # Always 1: the primary key makes "create if absent" one atomic insert.
+            Column("id", Integer, primary_key=True, autoincrement=False),
+            Column("generation", String(HASH_LENGTH), nullable=False),
+            Column("created_at", Timestamp, nullable=False),
+        ),
     )
 
 
@@ -132,3 +158,5 @@ session_locks_table = tables.session_locks
 revoked_tokens_table = tables.revoked_tokens
 revoked_families_table = tables.revoked_families
 used_refresh_tokens_table = tables.used_refresh_tokens
+refresh_families_table = tables.refresh_families
+token_generation_table = tables.token_generation

@@ -41,7 +41,16 @@ from sqlalchemy.sql import ColumnElement
 
 from fastsecure import SessionStore, StoreUnavailableError, TokenStore
 from fastsecure.results import UserId
-from fastsecure.stores import SessionCreation, SessionRecord, as_utc, hash_session_id, utcnow
+from fastsecure.stores import (
+    AccessCheck,
+    Rotation,
+    SessionCreation,
+    SessionRecord,
+    as_utc,
+    hash_session_id,
+    new_generation_id,
+    utcnow,
+)
 
 from ._errors import MY_DEADLOCK, FailureLog, error_code, is_already_exists, is_unique_violation
 from .schema import DEFAULT_PREFIX, USER_ID_LENGTH, StoreTables, define_tables
@@ -58,6 +67,9 @@ _DDL_TIMEOUT = 60.0
 _DDL_LOCK_ID = int.from_bytes(
     hashlib.sha256(b"fastsecure_sqlalchemy.create_tables").digest()[:8], "big", signed=True
 )
+# PostgreSQL's synchronous_commit values (SET LOCAL takes no bind parameter: only these).
+SYNCHRONOUS_COMMIT = frozenset(("on", "off", "local", "remote_write", "remote_apply"))
+_GENERATION_ROW = 1
 # Exceptions from these packages are database failures even if SQLAlchemy did not wrap them.
 _DRIVER_MODULES = frozenset(
     ("asyncpg", "psycopg", "psycopg2", "aiomysql", "pymysql", "asyncmy", "aiosqlite", "sqlite3")
@@ -108,9 +120,17 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         auto_create_tables: create missing tables on first use, for configuration-built
             stores that nobody calls :meth:`create_tables` on.
         engine_options: extra keyword arguments for ``create_async_engine``.
+        synchronous_commit: PostgreSQL only: the ``synchronous_commit`` for writes that
+            end something (logout, revocation, refresh rotation, deleted or rotated
+            sessions, a new generation), set per transaction. ``None`` (the default)
+            keeps the server's setting, whose default ``on`` flushes the commit to the
+            primary's WAL before the call returns; ``"remote_apply"`` (with
+            ``synchronous_standby_names``) also waits for standbys, so a fail-over cannot
+            undo a logout. ``"off"``/``"local"`` trade that for latency.
     """
 
     store_type: ClassVar[str] = "sqlalchemy"
+    loss_safe: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -123,9 +143,12 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         pool_timeout: float = 3.0,
         auto_create_tables: bool = False,
         engine_options: Mapping[str, Any] | None = None,
+        synchronous_commit: str | None = None,
     ) -> None:
         if operation_timeout <= 0:
             raise ValueError("operation_timeout must be positive")
+        if synchronous_commit is not None and synchronous_commit not in SYNCHRONOUS_COMMIT:
+            raise ValueError(f"synchronous_commit must be one of {sorted(SYNCHRONOUS_COMMIT)}")
         self._timeout = operation_timeout
         if isinstance(url, AsyncEngine):
             self.engine, self._owns_engine = url, False
@@ -153,6 +176,9 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             )
         self.tables = tables
         self.dialect: str = self.engine.dialect.name
+        if synchronous_commit is not None and self.dialect != "postgresql":
+            raise ValueError("synchronous_commit is a PostgreSQL setting")
+        self.synchronous_commit = synchronous_commit
         self._auto_create = auto_create_tables
         self._create_lock = asyncio.Lock()
         self._ddl_timeout = max(operation_timeout, _DDL_TIMEOUT)
@@ -248,6 +274,16 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                 await conn.rollback()
                 raise
             await conn.commit()
+
+    @asynccontextmanager
+    async def _durable(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for a write that ends something, under ``synchronous_commit``."""
+        async with self._transaction(immediate=True) as conn:
+            if self.synchronous_commit is not None:
+                await conn.exec_driver_sql(
+                    f"SET LOCAL synchronous_commit TO {self.synchronous_commit}"
+                )
+            yield conn
 
     async def _create_once(self) -> None:
         if not self._auto_create:
@@ -385,12 +421,18 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             return None
         return record
 
-    async def _rowcount(self, operation: str, stmt: Any, *, conflict: bool = False) -> int:
-        """Run one write statement; its row count. ``conflict``: a duplicate key counts 0."""
+    async def _rowcount(
+        self, operation: str, stmt: Any, *, conflict: bool = False, durable: bool = False
+    ) -> int:
+        """Run one write statement; its row count. ``conflict``: a duplicate key counts 0.
+
+        ``durable``: the write ends something, so it commits under ``synchronous_commit``.
+        """
+        connect = self._durable if durable and self.synchronous_commit else self._connect
 
         async def work() -> int:
             try:
-                async with self._connect() as conn:
+                async with connect() as conn:
                     return int((await conn.execute(stmt)).rowcount)
             except sa_exc.IntegrityError as exc:
                 if conflict and is_unique_violation(exc):
@@ -427,7 +469,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             .where(s.c.id_hash == hash_session_id(old_session_id), s.c.expires_at > _utc(utcnow()))
             .values(id_hash=hash_session_id(new_session_id))
         )
-        return bool(await self._rowcount("rotate_session", stmt, conflict=True))
+        return bool(await self._rowcount("rotate_session", stmt, conflict=True, durable=True))
 
     async def delete_session(self, session_id: str) -> bool:
         """Remove the session; True when it existed."""
@@ -437,7 +479,9 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         """Remove the session a listing named by its ``session_key`` (the id's hash)."""
         s = self.tables.sessions
         return bool(
-            await self._rowcount("delete_session", delete(s).where(s.c.id_hash == session_key))
+            await self._rowcount(
+                "delete_session", delete(s).where(s.c.id_hash == session_key), durable=True
+            )
         )
 
     def _user_filter(self, user: str, kind: str) -> ColumnElement[bool]:
@@ -470,7 +514,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         user, kind = _encode_user(user_id)
         s = self.tables.sessions
         stmt = delete(s).where(self._user_filter(user, kind))
-        return await self._rowcount("delete_user_sessions", stmt)
+        return await self._rowcount("delete_user_sessions", stmt, durable=True)
 
     async def cleanup_expired_sessions(self) -> int:
         """Remove every expired session in one DELETE (uses the ``expires_at`` index)."""
@@ -583,50 +627,214 @@ class DatabaseSessionStore(SessionStore, TokenStore):
 
     # --- TokenStore ---------------------------------------------------------------------------
 
-    async def _upsert_expiry(
-        self, operation: str, table: Table, key: str, expires_at: datetime
+    async def _upsert_on(
+        self, conn: AsyncConnection, table: Table, key: str, expires_at: datetime
     ) -> None:
+        """Insert ``hash(key)`` with its expiry, or move the expiry of the existing row."""
         key_column = table.primary_key.columns.values()[0].name
         values = {key_column: hash_session_id(key), "expires_at": _utc(expires_at)}
-
-        async def work() -> None:
-            async with self._connect() as conn:
-                if self.dialect in ("postgresql", "sqlite"):
-                    dialect_insert = (
-                        pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
-                    )
-                    stmt = dialect_insert(table).values(values)
-                    await conn.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=[key_column],
-                            set_={"expires_at": stmt.excluded.expires_at},
-                        )
-                    )
-                elif self.dialect in ("mysql", "mariadb"):
-                    my_stmt = mysql_dialect.insert(table).values(values)
-                    await conn.execute(
-                        my_stmt.on_duplicate_key_update(expires_at=my_stmt.inserted.expires_at)
-                    )
-                else:
-                    changed = await conn.execute(
-                        update(table)
-                        .where(table.c[key_column] == values[key_column])
-                        .values(expires_at=values["expires_at"])
-                    )
-                    if not changed.rowcount:
-                        await conn.execute(insert(table), values)
-
-        await self._bounded(operation, work)
+        if self.dialect in ("postgresql", "sqlite"):
+            dialect_insert = (
+                pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
+            )
+            stmt = dialect_insert(table).values(values)
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[key_column],
+                    set_={"expires_at": stmt.excluded.expires_at},
+                )
+            )
+        elif self.dialect in ("mysql", "mariadb"):
+            my_stmt = mysql_dialect.insert(table).values(values)
+            await conn.execute(
+                my_stmt.on_duplicate_key_update(expires_at=my_stmt.inserted.expires_at)
+            )
+        else:
+            changed = await conn.execute(
+                update(table)
+                .where(table.c[key_column] == values[key_column])
+                .values(expires_at=values["expires_at"])
+            )
+            if not changed.rowcount:
+                await conn.execute(insert(table), values)
 
     async def revoke_token(self, jti: str, expires_at: datetime) -> None:
         """Mark a token id revoked until ``expires_at`` (stored hashed)."""
-        await self._upsert_expiry("revoke_token", self.tables.revoked_tokens, jti, expires_at)
+        connect = self._durable if self.synchronous_commit else self._connect
+        table = self.tables.revoked_tokens
+
+        async def work() -> None:
+            async with connect() as conn:
+                await self._upsert_on(conn, table, jti, expires_at)
+
+        await self._bounded("revoke_token", work)
 
     async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
-        """Mark a refresh-token family revoked until ``expires_at`` (stored hashed)."""
-        await self._upsert_expiry(
-            "revoke_family", self.tables.revoked_families, family_id, expires_at
-        )
+        """Forget the family as a live login and mark it revoked, in one transaction."""
+        families = self.tables.refresh_families
+        family_hash = hash_session_id(family_id)
+
+        async def work() -> None:
+            async with self._durable() as conn:
+                await conn.execute(delete(families).where(families.c.family_hash == family_hash))
+                await self._upsert_on(conn, self.tables.revoked_families, family_id, expires_at)
+
+        await self._bounded("revoke_family", work)
+
+    def _generation_select(self) -> Any:
+        gen = self.tables.token_generation
+        return select(gen.c.generation).where(gen.c.id == _GENERATION_ROW)
+
+    async def _ensure_generation(self, conn: AsyncConnection) -> str:
+        """The generation, created if absent by one insert that loses quietly to a racer."""
+        gen = self.tables.token_generation
+        values = {
+            "id": _GENERATION_ROW,
+            "generation": new_generation_id(),
+            "created_at": _utc(utcnow()),
+        }
+        if self.dialect == "postgresql":
+            await conn.execute(pg_dialect.insert(gen).values(values).on_conflict_do_nothing())
+        elif self.dialect == "sqlite":
+            await conn.execute(sqlite_dialect.insert(gen).values(values).on_conflict_do_nothing())
+        else:
+            await conn.execute(_insert_ignore(gen, self.dialect), values)
+        return str((await conn.execute(self._generation_select())).scalar_one())
+
+    async def start_family(self, family_id: str, refresh_jti: str, expires_at: datetime) -> str:
+        """Allow-list a login's family; creates the generation row once. One transaction."""
+        values = {
+            "family_hash": hash_session_id(family_id),
+            "current_hash": hash_session_id(refresh_jti),
+            "expires_at": _utc(expires_at),
+        }
+
+        async def work() -> str:
+            async with self._transaction(immediate=True) as conn:
+                generation = await self._ensure_generation(conn)
+                await conn.execute(insert(self.tables.refresh_families), values)
+            return generation
+
+        return await self._bounded("start_family", work)
+
+    async def check_access(
+        self, jti: str, family_id: str | None, generation: str | None
+    ) -> AccessCheck:
+        """One SELECT: the generation and whether the token or its family is revoked."""
+        now = _utc(utcnow())
+        tokens, families = self.tables.revoked_tokens, self.tables.revoked_families
+        conditions: list[ColumnElement[bool]] = [
+            exists().where(tokens.c.jti_hash == hash_session_id(jti), tokens.c.expires_at > now)
+        ]
+        if family_id is not None:
+            conditions.append(
+                exists().where(
+                    families.c.family_hash == hash_session_id(family_id),
+                    families.c.expires_at > now,
+                )
+            )
+        stmt = select(self._generation_select().scalar_subquery(), or_(*conditions))
+
+        async def work() -> Any:
+            async with self._connect() as conn:
+                return (await conn.execute(stmt)).one()
+
+        current, revoked = await self._bounded("check_access", work)
+        if revoked:
+            return AccessCheck.REVOKED
+        if current is None or generation is None or current != generation:
+            return AccessCheck.STALE
+        return AccessCheck.VALID
+
+    async def rotate_refresh(
+        self,
+        family_id: str,
+        jti: str,
+        new_jti: str,
+        generation: str | None,
+        expires_at: datetime,
+        revoked_until: datetime,
+    ) -> Rotation:
+        """One conditional UPDATE moves the family to ``new_jti``: one winner, ever.
+
+        It names the presented token, the generation and a live, unrevoked family, so a
+        concurrent rotation that committed first makes it match nothing (the row lock
+        makes PostgreSQL and MariaDB re-read; SQLite's write lock serializes). A miss is
+        then classified in the same transaction, and a spent token revokes the family.
+        """
+        if generation is None:
+            return Rotation.STALE
+        families, revoked = self.tables.refresh_families, self.tables.revoked_families
+        gen = self.tables.token_generation
+        family_hash = hash_session_id(family_id)
+
+        async def work() -> Rotation:
+            now = _utc(utcnow())
+            revoked_now = exists().where(
+                revoked.c.family_hash == family_hash, revoked.c.expires_at > now
+            )
+            same_generation = exists().where(
+                gen.c.id == _GENERATION_ROW, gen.c.generation == generation
+            )
+            async with self._durable() as conn:
+                moved = await conn.execute(
+                    update(families)
+                    .where(
+                        families.c.family_hash == family_hash,
+                        families.c.current_hash == hash_session_id(jti),
+                        families.c.expires_at > now,
+                        same_generation,
+                        ~revoked_now,
+                    )
+                    .values(current_hash=hash_session_id(new_jti), expires_at=_utc(expires_at))
+                )
+                if moved.rowcount == 1:
+                    return Rotation.ROTATED
+                row = (
+                    await conn.execute(
+                        select(
+                            self._generation_select().scalar_subquery(),
+                            revoked_now,
+                            select(families.c.expires_at)
+                            .where(families.c.family_hash == family_hash)
+                            .scalar_subquery(),
+                        )
+                    )
+                ).one()
+                current, is_revoked, family_expiry = row
+                if current != generation:
+                    return Rotation.STALE
+                if is_revoked:
+                    return Rotation.REVOKED
+                if family_expiry is None or as_utc(family_expiry) <= utcnow():
+                    return Rotation.UNKNOWN
+                await conn.execute(delete(families).where(families.c.family_hash == family_hash))
+                await self._upsert_on(conn, revoked, family_id, revoked_until)
+                return Rotation.REUSED
+
+        return await self._bounded("rotate_refresh", work)
+
+    async def new_generation(self) -> str:
+        """Replace the generation and end every session and live family, in one transaction.
+
+        For a restored backup or a promoted standby that missed writes: logouts made
+        since may be missing, so nothing issued before is trusted.
+        """
+        generation = new_generation_id()
+        gen = self.tables.token_generation
+
+        async def work() -> str:
+            async with self._durable() as conn:
+                await conn.execute(delete(gen))
+                await conn.execute(
+                    insert(gen),
+                    {"id": _GENERATION_ROW, "generation": generation, "created_at": _utc(utcnow())},
+                )
+                await conn.execute(delete(self.tables.refresh_families))
+                await conn.execute(delete(self.tables.sessions))
+            return generation
+
+        return await self._bounded("new_generation", work)
 
     async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
         """One SELECT over both revocation tables."""
@@ -691,6 +899,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                     self.tables.revoked_tokens,
                     self.tables.revoked_families,
                     self.tables.used_refresh_tokens,
+                    self.tables.refresh_families,
                 ):
                     result = await conn.execute(delete(table).where(table.c.expires_at <= now))
                     removed += int(result.rowcount)
