@@ -171,6 +171,42 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with ``mkdocs build --strict`` into .nox/site/.
+
+    MkDocs Material, and an API reference that mkdocstrings reads from the sources (not
+    imported, so our packages need not be installed here). Warnings fail the build: a broken
+    link, an unresolved reference, a page missing from the navigation.
+    """
+    session.install(*nox.project.dependency_groups(PROJECT, "docs"))
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(default=False)
+def contract(session: nox.Session) -> None:
+    """Schemathesis against the demo served by uvicorn on loopback: zero failures allowed.
+
+    tests/contract/run_contract.py starts a fresh demo per run (temporary data folder, free
+    port) and runs ``st run --checks all`` with a fixed seed and a bounded number of examples
+    per operation: anonymous, bearer token, session cookie with the CSRF Origin, API key, and
+    bearer + session (the ALL route); the bearer run's stateful phase follows the OpenAPI
+    links login -> refresh -> logout and login -> me. Arguments go to the script
+    (``nox -s contract -- --seed 7 --max-examples 200``). No check is excluded. One is
+    narrowed, in tests/contract/schemathesis.toml with its reason: on the guarded operations
+    ``positive_data_acceptance`` also accepts 400, FastSecure's documented RFC 6750
+    ``invalid_request`` for a malformed credential (whitespace or a comma inside a bearer
+    token, a cookie sent twice), which an ``http bearer`` scheme cannot describe. FastAPI's
+    own 400 for a body that is not JSON is documented on the demo's login and refresh,
+    not excluded.
+    """
+    args = []
+    for name in DISTRIBUTIONS:
+        args += _editable(name)
+    session.install(*args, *DEMO_DEPS, *nox.project.dependency_groups(PROJECT, "contract"))
+    session.run("python", str(ROOT / "tests" / "contract" / "run_contract.py"), *session.posargs)
+
+
+@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Instructions per request (callgrind) and wall time against the floor and the peers.
 
@@ -242,3 +278,25 @@ def lowest(session: nox.Session) -> None:
         "--ignore=tests/contract",
     ]
     session.run("pytest", *(session.posargs or default), env=_pass_env())
+
+
+@nox.session(default=False)
+def soak(session: nox.Session) -> None:
+    """Issue 18: N app processes on each store, faults mid-run, invariants checked.
+
+    Without arguments, the CI size: ``pytest tests/soak`` (a few minutes). With arguments,
+    the harness itself: ``nox -s soak -- --minutes 30`` runs every case (``--suite``) in
+    about that time; ``nox -s soak -- --store cluster --fault cluster-master-kill
+    --seconds 120`` runs one. Reports: ``test-artifacts/soak/*.md`` and ``*.json``.
+    """
+    args = []
+    for name in DISTRIBUTIONS:
+        args += _editable(name)
+    session.install(*args, *TEST_DEPS)
+    if not session.posargs:
+        session.run("pytest", "tests/soak", "-p", "no:cacheprovider", env=_pass_env())
+        return
+    posargs = list(session.posargs)
+    if "--minutes" in posargs and "--store" not in posargs and "--suite" not in posargs:
+        posargs.append("--suite")
+    session.run("python", "-m", "soak", *posargs, env=_pass_env())

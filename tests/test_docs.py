@@ -387,3 +387,14 @@ def test_examples_run_as_the_page_says(path: Path, request: pytest.FixtureReques
             require_service(host, port, what)
     failures = started(path, request.session).result(timeout=PAGE_TIMEOUT + 60)
     assert not failures, f"{path.relative_to(ROOT)}:\n" + "\n\n".join(failures)
+
+
+def test_every_page_is_in_the_site_navigation() -> None:
+    """docs/*.md and every distribution's README have a place in mkdocs.yml's nav."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = config[config.index("\nnav:") :]
+    wanted = [p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").glob("*.md")]
+    for readme in [*ROOT.glob("packages/*/README.md"), *ROOT.glob("examples/*/README.md")]:
+        wanted.append(f"{readme.parent.parent.name}/{readme.parent.name}.md")
+    missing = [page for page in wanted if f": {page}\n" not in nav]
+    assert not missing, f"add to mkdocs.yml nav: {missing}"
