@@ -207,30 +207,6 @@ def contract(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
-def contract(session: nox.Session) -> None:
-    """Schemathesis against the demo served by uvicorn on loopback: zero failures allowed.
-
-    tests/contract/run_contract.py starts a fresh demo per run (temporary data folder, free
-    port) and runs ``st run --checks all`` with a fixed seed and a bounded number of examples
-    per operation: anonymous, bearer token, session cookie with the CSRF Origin, API key, and
-    bearer + session (the ALL route); the bearer run's stateful phase follows the OpenAPI
-    links login -> refresh -> logout and login -> me. Arguments go to the script
-    (``nox -s contract -- --seed 7 --max-examples 200``). No check is excluded. One is
-    narrowed, in tests/contract/schemathesis.toml with its reason: on the guarded operations
-    ``positive_data_acceptance`` also accepts 400, FastSecure's documented RFC 6750
-    ``invalid_request`` for a malformed credential (whitespace or a comma inside a bearer
-    token, a cookie sent twice), which an ``http bearer`` scheme cannot describe. FastAPI's
-    own 400 for a body that is not JSON is documented on the demo's login and refresh,
-    not excluded.
-    """
-    args = []
-    for name in DISTRIBUTIONS:
-        args += _editable(name)
-    session.install(*args, *DEMO_DEPS, *nox.project.dependency_groups(PROJECT, "contract"))
-    session.run("python", str(ROOT / "tests" / "contract" / "run_contract.py"), *session.posargs)
-
-
-@nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Instructions per request (callgrind) and wall time against the floor and the peers.
 
