@@ -22,8 +22,8 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import shutil
+import signal
 import tempfile
 import uuid
 from collections import Counter

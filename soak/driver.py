@@ -10,6 +10,7 @@ first of ``duration`` seconds and ``max_requests`` requests; every wait has a ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .fleet import Fleet
 from .model import REVOKED, VALID, WRITE, Dead, Family, FaultWindow, Model, Sample, UserState
 
 CLIENT_TIMEOUT = 10.0  # no answer within this is a violation (store bounds are 1-2 s)
+REPLAY_AFTER_REFRESH = 0.2  # a stolen token replayed right after its owner rotated it
 LOGIN_GAP = 0.005  # keeps one user's session creation times apart (evict-oldest order)
 
 # op -> weight; an op that does not apply to the user's state falls back to a login.
@@ -31,7 +33,7 @@ MIX = {
     "jwt_me": 24,
     "login_session": 9,
     "login_jwt": 5,
-    "refresh": 8,
+    "refresh": 10,
     "logout_session": 4,
     "logout_jwt": 3,
     "revoke_access": 2,
@@ -64,16 +66,14 @@ class Driver:
     _free: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        self.rng = random.Random(self.seed)  # noqa: S311 - a seeded load mix, not a secret
 
     # --- plumbing --------------------------------------------------------------------------
 
     def _done(self) -> bool:
-        return (
-            self._stop.is_set()
-            or self.model.clock.now() >= self.duration
-            or len(self.model.samples) >= self.max_requests
-        )
+        if self.model.clock.now() >= self.duration or len(self.model.samples) >= self.max_requests:
+            self._stop.set()
+        return self._stop.is_set()
 
     async def _send(
         self,
@@ -112,21 +112,23 @@ class Driver:
                 status = -2
             retry_after = response is not None and "retry-after" in response.headers
             self.model.record(
-                Sample(op, expect, user, index, status, started, clock.now() - started, retry_after),
+                Sample(
+                    op, expect, user, index, status, started, clock.now() - started, retry_after
+                ),
                 written_at=written_at,
             )
             if status != -1 or process is not None or len(tried) == count:
                 return response
             index = self.rng.choice([i for i in range(count) if i not in tried])
 
-    async def _everywhere(self, dead: list[Dead]) -> bool:
-        """Present each dead credential to every process; True when each answered 401."""
-        refused = True
+    async def _everywhere(self, dead: list[Dead]) -> list[int]:
+        """Present each dead credential to every process; the statuses (-1: no answer)."""
+        statuses = []
         for entry in dead:
             for index in range(len(self._clients)):
                 response = await self._present(entry, process=index)
-                refused = refused and response is not None and response.status_code == 401
-        return refused
+                statuses.append(-1 if response is None else response.status_code)
+        return statuses
 
     async def _present(self, entry: Dead, process: int | None = None) -> httpx.Response | None:
         """Present a dead credential (expect 401)."""
@@ -210,10 +212,16 @@ class Driver:
                 over = {u: n for u, n in counts.items() if n > self.model.limit}
                 for user, n in over.items():
                     self.model.store_violation(
-                        "session_limit_exceeded", f"{n} live sessions, limit {self.model.limit}", user
+                        "session_limit_exceeded",
+                        f"{n} live sessions, limit {self.model.limit}",
+                        user,
                     )
                 self.store_samples.append(
-                    {"at_s": round(at, 3), "max": max(counts.values(), default=0), "over": len(over)}
+                    {
+                        "at_s": round(at, 3),
+                        "max": max(counts.values(), default=0),
+                        "over": len(over),
+                    }
                 )
             await self._pause(self.sample_interval)
 
@@ -223,16 +231,18 @@ class Driver:
         self.rss["warm_at_s"] = round(self.model.clock.now(), 3)
         self.rss["warm"] = self.fleet.rss()
         while not self._done():
-            await self._pause(0.25)
+            await self._pause(self.duration)
         self.rss["end_at_s"] = round(self.model.clock.now(), 3)
         self.rss["end"] = self.fleet.rss()
         self.rss["restarts"] = {p.index: p.starts - 1 for p in self.fleet.processes}
 
     async def _pause(self, seconds: float) -> None:
         """Sleep up to ``seconds``, waking early when the run ends."""
-        end = time.monotonic() + max(0.0, seconds)
-        while not self._done() and time.monotonic() < end:
-            await asyncio.sleep(min(0.1, end - time.monotonic()))
+        if self._done():
+            return
+        remaining = self.duration - self.model.clock.now()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), max(0.0, min(seconds, remaining)))
 
     # --- one user's step -------------------------------------------------------------------
 
@@ -360,6 +370,8 @@ class Driver:
             family.old_access.append(family.access)
         family.access, family.refresh = body["access_token"], body["refresh_token"]
         family.written_at = self.model.clock.now()
+        if self.rng.random() < REPLAY_AFTER_REFRESH:
+            await self._replay(state, family)
 
     def _family_dead(self, state: UserState, family: Family, cause: str) -> list[Dead]:
         state.families.remove(family)
@@ -374,7 +386,9 @@ class Driver:
         body = {"refresh_token": family.refresh}
         if family.access is not None:
             body["access_token"] = family.access
-        response = await self._send("logout_jwt", WRITE, state.user, "POST", "/logout/jwt", json=body)
+        response = await self._send(
+            "logout_jwt", WRITE, state.user, "POST", "/logout/jwt", json=body
+        )
         if response is None or response.status_code != 200:
             state.families.remove(family)
             return
@@ -400,7 +414,10 @@ class Driver:
             state.families.remove(family)
             return
         self.model.replays += 1
-        if await self._everywhere(self._family_dead(state, family, "replay")):
+        statuses = await self._everywhere(self._family_dead(state, family, "replay"))
+        if 200 in statuses:
+            self.model.replays_accepted += 1
+        elif all(status == 401 for status in statuses):
             self.model.replays_killed_everywhere += 1
 
     # --- the end ---------------------------------------------------------------------------
@@ -420,9 +437,9 @@ class Driver:
         try:
             near = [d for d in model.dead if model.fault_active(d.died_at)]
             rest = [d for d in model.dead if not model.fault_active(d.died_at)]
-            rng = random.Random(self.seed + 1)
+            rng = random.Random(self.seed + 1)  # noqa: S311 - a seeded sample, not a secret
             chosen = near + rng.sample(rest, min(len(rest), max(0, dead_cap - len(near))))
-            refused = await self._everywhere(chosen)
+            statuses = await self._everywhere(chosen)
             held = [
                 (s, sid, written)
                 for s in model.users.values()
@@ -447,7 +464,7 @@ class Driver:
         return {
             "dead_swept": len(chosen),
             "dead_swept_near_fault": len(near),
-            "dead_refused_everywhere": refused,
+            "dead_refused_everywhere": all(status == 401 for status in statuses),
             "held_sessions_checked": len(held),
             "held_families_checked": min(len(families), valid_cap),
         }
@@ -484,5 +501,7 @@ class Driver:
             "over_limit": len(over),
             "unindexed": sum(unindexed.values()),
             "model_mismatches": mismatched,
-            "uncertain_users": sum(1 for s in model.users.values() if s.uncertain_since is not None),
+            "uncertain_users": sum(
+                1 for s in model.users.values() if s.uncertain_since is not None
+            ),
         }

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.crc import key_slot
+
+from fastsecure_redis import user_tag
 
 from .backends import Backend, new_secret
 from .driver import Driver
@@ -64,6 +67,8 @@ class Case:
     hold: float = 3.0
     fault_at: float = 0.35
     rss_growth_limit_mb: float = 32.0
+    sweep_dead: int = 300  # dead credentials presented to every process at the end
+    sweep_valid: int = 600  # held sessions and JWT families checked once at the end
 
     @property
     def name(self) -> str:
@@ -134,10 +139,10 @@ async def _drive(case: Case, backend: Backend, fleet: Fleet, processes: int) -> 
         cookie=cookie,
     )
     await driver.run()
-    sweep = await driver.final_sweep()
+    sweep = await driver.final_sweep(case.sweep_dead, case.sweep_valid)
     store = await driver.check_store()
     config = {**asdict(case), "processes": processes}
-    return summarize(
+    summary = summarize(
         model,
         config,
         store=store,
@@ -147,6 +152,57 @@ async def _drive(case: Case, backend: Backend, fleet: Fleet, processes: int) -> 
         tracebacks=0,
         rss_growth_limit_mb=case.rss_growth_limit_mb,
     )
+    summary["fault_checks"] = fault_checks(case, model)
+    return summary
+
+
+SESSION_OPS = ("session_me", "login_session", "logout_session", "logout_everywhere", "dead_session")
+READS = ("session_me", "jwt_me")
+
+
+def fault_checks(case: Case, model: Model) -> dict[str, Any]:
+    """What each fault must show beyond the invariants: that it happened, and its shape."""
+    samples = model.samples
+    unavailable = [s for s in samples if s.status == 503]
+    checks: dict[str, Any] = {
+        "503": len(unavailable),
+        "503_slowest_s": round(max((s.elapsed for s in unavailable), default=0.0), 3),
+        "refused_connections": sum(1 for s in samples if s.status == -1),
+    }
+    if not model.faults:
+        return checks
+    fault = model.faults[0]
+    if fault.cleared_at is not None:
+        after = [s for s in samples if s.started > fault.cleared_at + 0.1]
+        checks["served_after_clear"] = sum(1 for s in after if s.status == 200)
+    if case.fault == "cluster-master-kill":
+        lost = [tuple(r) for r in fault.detail["slots"]]
+
+        def on_victim(user: int) -> bool:
+            slot = key_slot(user_tag(user).encode())
+            return any(start <= slot <= end for start, end in lost)
+
+        checks["users_on_killed_master"] = sum(1 for u in model.users if on_victim(u))
+        checks["session_503_on_killed_master"] = sum(
+            1 for s in unavailable if s.op in SESSION_OPS and on_victim(s.user)
+        )
+        checks["session_503_on_surviving_masters"] = sum(
+            1 for s in unavailable if s.op in SESSION_OPS and not on_victim(s.user)
+        )
+    if case.fault == "postgres-read-only":
+        checks["reads_503"] = sum(1 for s in unavailable if s.op in READS)
+    if case.fault == "app-kill":
+        down = [s for s in samples if s.status == -1]
+        checks["refused_by_other_processes"] = sum(1 for s in down if s.process != fault.process)
+        checks["served_by_restarted_process"] = sum(
+            1
+            for s in samples
+            if s.process == fault.process
+            and s.status == 200
+            and fault.cleared_at is not None
+            and s.started > fault.cleared_at
+        )
+    return checks
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -184,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite:
         total = (args.minutes or 5.0) * 60
         unit = total / sum(weight for _, _, weight in SUITE)
-        cases = [Case(store, fault, seconds=unit * weight, **common) for store, fault, weight in SUITE]
+        cases = [
+            Case(store, fault, seconds=unit * weight, **common) for store, fault, weight in SUITE
+        ]
     else:
         seconds = args.minutes * 60 if args.minutes else args.seconds
         cases = [Case(args.store, args.fault, seconds=seconds, **common)]
