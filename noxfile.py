@@ -300,25 +300,3 @@ def soak(session: nox.Session) -> None:
     if "--minutes" in posargs and "--store" not in posargs and "--suite" not in posargs:
         posargs.append("--suite")
     session.run("python", "-m", "soak", *posargs, env=_pass_env())
-
-
-@nox.session(default=False)
-def soak(session: nox.Session) -> None:
-    """Issue 18: N app processes on each store, faults mid-run, invariants checked.
-
-    Without arguments, the CI size: ``pytest tests/soak`` (a few minutes). With arguments,
-    the harness itself: ``nox -s soak -- --minutes 30`` runs every case (``--suite``) in
-    about that time; ``nox -s soak -- --store cluster --fault cluster-master-kill
-    --seconds 120`` runs one. Reports: ``test-artifacts/soak/*.md`` and ``*.json``.
-    """
-    args = []
-    for name in DISTRIBUTIONS:
-        args += _editable(name)
-    session.install(*args, *TEST_DEPS)
-    if not session.posargs:
-        session.run("pytest", "tests/soak", "-p", "no:cacheprovider", env=_pass_env())
-        return
-    posargs = list(session.posargs)
-    if "--minutes" in posargs and "--store" not in posargs and "--suite" not in posargs:
-        posargs.append("--suite")
-    session.run("python", "-m", "soak", *posargs, env=_pass_env())
