@@ -7,7 +7,8 @@ Configured by environment variables so every process is identical:
 - ``SOAK_TIMEOUT``: the store's bound in seconds (``socket_timeout`` / ``operation_timeout``);
 - ``SOAK_POOL``: connections per process (Redis ``max_connections``, SQL pool size);
 - ``SOAK_MAX_SESSIONS``: the per-user session limit (evict the oldest);
-- ``SOAK_JWT_SECRET``: the JWT signing key, shared by every process.
+- ``SOAK_JWT_SECRET``: the JWT signing key, shared by every process;
+- ``SOAK_WAIT_REPLICAS``: Redis ``wait_replicas`` (``WAIT`` after logouts and revocations).
 
 Reads go through ``requires_auth`` (the path every real request takes); logins, refreshes
 and logouts call the providers, and ``manager.install(app)`` answers their store failures
@@ -44,6 +45,7 @@ def build_store() -> SessionStore:
             socket_timeout=timeout,
             socket_connect_timeout=min(timeout, 1.0),
             max_connections=pool,
+            wait_replicas=int(os.environ.get("SOAK_WAIT_REPLICAS", "0")),
         )
     from fastsecure_sqlalchemy import DatabaseSessionStore
 

@@ -66,6 +66,7 @@ class Backend:
     timeout: float = 1.0
     pool: int = 10
     own: bool = False  # a server of the harness's own (fault cases), never the shared one
+    wait_replicas: int = 0  # Redis: WAIT for this many replicas after logouts, revocations
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="soak-")))
     prefix: str = ""
     url: str = ""
@@ -143,6 +144,7 @@ class Backend:
             "SOAK_POOL": str(self.pool),
             "SOAK_MAX_SESSIONS": str(limit),
             "SOAK_JWT_SECRET": secret,
+            "SOAK_WAIT_REPLICAS": str(self.wait_replicas),
         }
 
     # --- reading the store directly ------------------------------------------------------

@@ -67,13 +67,15 @@ class Case:
     hold: float = 3.0
     fault_at: float = 0.35
     rss_growth_limit_mb: float = 32.0
+    wait_replicas: int = 0  # Redis WAIT after logouts and revocations (Cluster: 1 replica)
     sweep_dead: int = 300  # dead credentials presented to every process at the end
     sweep_valid: int = 600  # held sessions and JWT families checked once at the end
 
     @property
     def name(self) -> str:
         """The report's file name."""
-        return f"soak-{self.store}-{self.fault}"
+        wait = f"-wait{self.wait_replicas}" if self.wait_replicas else ""
+        return f"soak-{self.store}-{self.fault}{wait}"
 
 
 async def run_case(case: Case, out: Path) -> dict[str, Any]:
@@ -82,7 +84,9 @@ async def run_case(case: Case, out: Path) -> dict[str, Any]:
         raise ValueError(f"{case.fault} runs on {STORE_OF[case.fault]}")
     if case.timeout is None:
         case.timeout = DEFAULT_TIMEOUT[case.store]
-    backend = Backend(case.store, timeout=case.timeout, pool=case.pool)
+    backend = Backend(
+        case.store, timeout=case.timeout, pool=case.pool, wait_replicas=case.wait_replicas
+    )
     backend.own = needs_own_server(case.fault)
     processes = min(case.processes, backend.max_processes or case.processes)
     logs = out / f"{case.name}-logs"
@@ -220,6 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--timeout", type=float, help="the store's bound (s); default per store")
     parser.add_argument("--hold", type=float, default=3.0, help="seconds a fault is held")
+    parser.add_argument(
+        "--wait-replicas", type=int, default=0, help="Redis WAIT after logouts and revocations"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts" / "soak")
     return parser
 
@@ -236,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "timeout": args.timeout,
         "hold": args.hold,
+        "wait_replicas": args.wait_replicas,
     }
     if args.suite:
         total = (args.minutes or 5.0) * 60
