@@ -1,20 +1,23 @@
-"""Key material, parsed once at start-up into the objects PyJWT verifies with.
+"""Asymmetric key material, parsed once at start-up into the objects PyJWT verifies with.
 
-Every configured key becomes one :class:`jwt.PyJWK` per algorithm of the allow-list it
-fits, in a table keyed by ``(kid, alg)``. A PyJWK binds its algorithm, so PyJWT refuses a
-token whose header names another one; and the table only pairs HMAC algorithms with the
-HMAC secret, so a public key can never be used as an HMAC secret (RFC 8725 section 2.1).
+Every configured public key becomes one :class:`jwt.PyJWK` per algorithm of the allow-list
+it fits, in a table keyed by ``(kid, alg)``. A PyJWK binds its algorithm, so PyJWT refuses
+a token whose header names another one; and the table only pairs HMAC algorithms with the
+HMAC secret (:mod:`fastsecure_jwt._jws`), so a public key can never be used as an HMAC
+secret (RFC 8725 section 2.1).
+
+This module imports PyJWT and ``cryptography``; the provider imports it only when a
+public or private key is configured, so an HMAC-only app never loads them.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
+import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -23,6 +26,12 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import InvalidKeyError, PyJWKError
 
 from fastsecure import ConfigurationError
+
+from ._jws import HMAC_ALGORITHMS as HMAC_ALGORITHMS
+from ._jws import HMAC_MIN_BYTES as HMAC_MIN_BYTES
+from ._jws import Rejected, json_object
+from ._jws import SigningKey as SigningKey
+from ._jws import b64url as b64url
 
 PublicKey: TypeAlias = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
@@ -36,10 +45,6 @@ PrivateKey: TypeAlias = (
 KeyInput: TypeAlias = str | bytes | PublicKey | PrivateKey | Mapping[str, Any]
 """A key as configuration may give it: PEM text (public key, private key or certificate),
 an OpenSSH public key line, a ``cryptography`` key object, or a JWK dict."""
-
-HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-# RFC 7518 section 3.2: an HMAC key must be at least as long as the hash output.
-HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 _ALGORITHMS = get_default_algorithms()
 SUPPORTED_ALGORITHMS = frozenset(name for name in _ALGORITHMS if name != "none")
@@ -78,11 +83,6 @@ class _PreparedKeyAlgorithm(Algorithm):
     @staticmethod
     def from_jwk(jwk: Any) -> Any:
         raise NotImplementedError
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url (RFC 7515 section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -187,18 +187,31 @@ def prepared_jwk(jwk: Mapping[str, Any], algorithm: str) -> PyJWK:
     return bound
 
 
-def hmac_jwk(secret: bytes) -> dict[str, Any]:
-    """An ``oct`` JWK for the HMAC secret (kept private: never part of the JWKS)."""
-    return {"kty": "oct", "k": b64url(secret)}
+_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.InvalidSignatureError, "invalid signature"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.DecodeError, "malformed token"),
+)
+_JWS = jwt.PyJWS()
 
 
-@dataclass(frozen=True)
-class SigningKey:
-    """What ``encode`` signs with: the algorithm, the key object or secret, and the kid."""
+def verify_signature(token: str, key: PyJWK) -> dict[str, Any]:
+    """The claims of a token whose signature ``key`` verifies (claims not yet checked).
 
-    algorithm: str
-    key: Any
-    kid: str | None
+    Raises:
+        Rejected: bad signature, algorithm or encoding, in our own words (an exception
+            message is never passed on: it could quote the token).
+    """
+    try:
+        decoded = _JWS.decode_complete(token, key)
+    except jwt.PyJWTError as exc:
+        message = next((m for kind, m in _ERRORS if isinstance(exc, kind)), "invalid token")
+        raise Rejected(message) from None
+    except (ValueError, TypeError, OverflowError):
+        raise Rejected("malformed token") from None
+    return json_object(decoded["payload"])
 
-    def __repr__(self) -> str:
-        return f"SigningKey(algorithm={self.algorithm!r}, kid={self.kid!r})"
+
+def pyjwt_encoder() -> Any:
+    """PyJWT's encoder, for tokens signed with a private key."""
+    return jwt.PyJWT()

@@ -2,26 +2,31 @@
 
 Refresh tokens rotate with reuse detection, revocation is by ``jti``, keys rotate by ``kid``.
 
-Everything that does not depend on the request (keys, the allow-list, PyJWT's options) is
-prepared in the constructor, so verifying a token is one PyJWT ``decode_complete`` with a
-prepared key, a few claim checks and one ``TokenStore.check_access`` call (revocations and
-the store generation, read together).
+Everything that does not depend on the request (keys, the allow-list, the claim rules) is
+prepared in the constructor, so verifying a token is one signature check with a prepared
+key, a few claim checks and one ``TokenStore.check_access`` call (revocations and the
+store generation, read together). HMAC tokens are signed and verified on the standard
+library (:mod:`fastsecure_jwt._jws`); PyJWT and ``cryptography`` are imported only when a
+public or private key is configured.
+
+A verified access token is remembered by its exact string in a bounded cache
+(``verified_cache_size``): presented again, its signature, decoding and claim checks are
+not redone, but ``exp``/``nbf``/``iat`` are compared with the clock again, the key that
+verified it must still be configured (:meth:`JWTAuthenticationProvider.remove_key`), and
+the token store is asked, as on first sight: the cache skips stateless work only.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import secrets
 import time
 import warnings
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
-
-import jwt
-from jwt import PyJWK
 
 from fastsecure import (
     AmbiguousCredentialsError,
@@ -38,26 +43,32 @@ from fastsecure.events import RefreshTokenReused
 from fastsecure.results import UserId, normalize_scopes
 from fastsecure.stores import AccessCheck, Rotation
 
-from .keys import (
+from ._cache import DEFAULT_SIZE, VerifiedTokenCache
+from ._jws import (
     HMAC_ALGORITHMS,
     HMAC_MIN_BYTES,
     SUPPORTED_ALGORITHMS,
-    KeyInput,
-    PublicKey,
+    ClaimRules,
+    HmacEncoder,
+    HmacKey,
+    Rejected,
     SigningKey,
     b64url,
-    fitting_algorithms,
-    hmac_jwk,
-    load_private_key,
-    load_public_key,
-    prepared_jwk,
-    public_jwk,
-    thumbprint,
+    check_claims,
+    check_times,
+    json_segment,
+    looks_asymmetric,
+    read_header,
+    split,
+    verify_hmac,
 )
 
 if TYPE_CHECKING:
     from fastapi.security.base import SecurityBase
+    from jwt import PyJWK
     from starlette.requests import HTTPConnection
+
+    from .keys import KeyInput, PublicKey
 
 logger = logging.getLogger("fastsecure.jwt")
 _T = TypeVar("_T")
@@ -87,17 +98,6 @@ _RESERVED_METADATA = RESERVED_CLAIMS | {"claims", "error", "errors"}
 # so an oversized header costs nothing.
 MAX_TOKEN_LENGTH = 16 * 1024
 
-_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
-    (jwt.ExpiredSignatureError, "token expired"),
-    (jwt.ImmatureSignatureError, "token not yet valid"),
-    (jwt.InvalidAudienceError, "invalid audience"),
-    (jwt.InvalidIssuerError, "invalid issuer"),
-    (jwt.InvalidSignatureError, "invalid signature"),
-    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
-    (jwt.DecodeError, "malformed token"),
-)
-
-
 _STALE = "token issued under another token-store generation"
 _REFRESH_REFUSED = {
     Rotation.REVOKED: "token revoked",
@@ -106,34 +106,31 @@ _REFRESH_REFUSED = {
 }
 
 
-class _Rejected(Exception):
-    """Internal: a presented token failed verification; the message is safe to show."""
-
-
-def _describe(exc: jwt.PyJWTError) -> str:
-    # Our own wording: an exception message is never passed on, it could quote input.
-    if isinstance(exc, jwt.MissingRequiredClaimError):
-        return f"missing required claim: {exc.claim}"
-    for kind, message in _ERRORS:
-        if isinstance(exc, kind):
-            return message
-    return "invalid token"
+_Rejected = Rejected  # a presented token failed verification; the message is safe to show
 
 
 def _as_datetime(timestamp: int | float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
-def _header_of(token: str) -> dict[str, Any]:
-    """The token's JOSE header, only to choose a key; PyJWT parses and checks it again."""
-    segment = token.partition(".")[0]
-    try:
-        header = json.loads(jwt.utils.base64url_decode(segment))
-    except (ValueError, TypeError, RecursionError):
-        raise _Rejected("malformed token") from None
-    if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
-        raise _Rejected("malformed token")
-    return header
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What a full verification of an access token found, for the hits that follow."""
+
+    key: Any  # the HmacKey or PyJWK that verified it: a hit needs it still configured
+    kid: str | None
+    alg: str
+    exp: int  # the time claims as the checks read them (check_times)
+    nbf: int | None
+    iat: int | None
+    jti: str
+    family: str | None
+    generation: str | None
+    user_id: UserId
+    extra: dict[str, Any]  # the result's metadata without scopes and claims
+    scopes: list[str]
+    claims: dict[str, Any]
+    expires_at: datetime
 
 
 class JWTAuthenticationProvider(AuthenticationProvider):
@@ -164,6 +161,9 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         leeway: seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
         token_store: where revoked ids and used refresh tokens live; share one between
             processes (Redis, SQL). Defaults to an in-process store.
+        verified_cache_size: access tokens remembered after a full verification, by exact
+            string (least recently used go first); ``0`` turns the cache off. A hit still
+            checks the clock, the key and the token store (see the module docs).
     """
 
     provider_type: ClassVar[str] = "jwt"
@@ -183,9 +183,14 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         audience: str | Sequence[str] | None = None,
         leeway: float = 0,
         token_store: TokenStore | None = None,
+        verified_cache_size: int = DEFAULT_SIZE,
     ) -> None:
         if access_token_expire_minutes < 0 or refresh_token_expire_days < 0:
             raise ConfigurationError("token lifetimes cannot be negative")
+        try:
+            self._cache: VerifiedTokenCache[_Verified] = VerifiedTokenCache(verified_cache_size)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
         self.secret_key = secret_key
         self.algorithm = algorithm
         self.access_token_expire_minutes = access_token_expire_minutes
@@ -216,25 +221,35 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             raise ConfigurationError(f"the signing algorithm {algorithm!r} must be in algorithms")
         self.algorithms: tuple[str, ...] = tuple(allowed)
 
-        self._keys: dict[tuple[str | None, str], PyJWK] = {}
+        self._keys: dict[tuple[str | None, str], HmacKey | PyJWK] = {}
         self._jwks: list[dict[str, Any]] = []
         self._signing: SigningKey | None = None
+        self._jwt: Any = None  # what _issue encodes with: HmacEncoder, or PyJWT for a key pair
         self._setup_keys(secret_key, private_key, public_keys, signing_kid)
-        self._single_key = (
-            next(iter(set(self._keys.values()))) if len(set(self._keys.values())) == 1 else None
-        )
+        for name in self.algorithms:
+            if not any(alg == name for _, alg in self._keys):
+                raise ConfigurationError(f"no key configured for the allowed algorithm {name!r}")
 
         required = ["exp", "iat", "jti", "sub", "token_type"]
         required += [
             claim for claim, value in (("iss", self.issuer), ("aud", self.audience)) if value
         ]
-        options: jwt.types.Options = {"require": required, "verify_signature": True}
-        self._jwt = jwt.PyJWT(options=options)
-        self._jwt_any_expiry = jwt.PyJWT(options={**options, "verify_exp": False})
         self._audience: str | list[str] | None = (
             self.audience
             if self.audience is None or isinstance(self.audience, str)
             else list(self.audience)
+        )
+        self._rules = ClaimRules(
+            required=tuple(required),
+            issuer=self.issuer,
+            audience=(
+                None
+                if self._audience is None
+                else (self._audience,)
+                if isinstance(self._audience, str)
+                else tuple(self._audience)
+            ),
+            leeway=leeway,
         )
 
     # --- configuration -------------------------------------------------------------------
@@ -268,14 +283,32 @@ class JWTAuthenticationProvider(AuthenticationProvider):
                     UserWarning,
                     stacklevel=3,
                 )
+            if looks_asymmetric(secret):
+                raise ConfigurationError(
+                    "secret_key is a PEM or SSH key: an asymmetric key is never an HMAC secret "
+                    "(give it as private_key or public_keys)"
+                )
             kid = signing_kid if self.algorithm in HMAC_ALGORITHMS else None
-            jwk = hmac_jwk(secret)
-            for name in hmac_allowed:
-                self._keys[(kid, name)] = self._keys[(None, name)] = prepared_jwk(jwk, name)
+            hmac_keys = {name: HmacKey(secret, name) for name in hmac_allowed}
+            for name, hmac_key in hmac_keys.items():
+                self._keys[(kid, name)] = self._keys[(None, name)] = hmac_key
             if self.algorithm in HMAC_ALGORITHMS:
                 self._signing = SigningKey(self.algorithm, secret, kid)
+                self._jwt = HmacEncoder(hmac_keys)
         elif hmac_allowed:
             raise ConfigurationError(f"{', '.join(hmac_allowed)} need a secret_key")
+        if public_keys is None and private_key is None:
+            return
+        # PyJWT and cryptography, only now that a key pair is configured.
+        from .keys import (
+            fitting_algorithms,
+            load_private_key,
+            load_public_key,
+            prepared_jwk,
+            public_jwk,
+            pyjwt_encoder,
+            thumbprint,
+        )
 
         verifying: dict[str, PublicKey] = {}
         if isinstance(public_keys, Mapping) and isinstance(public_keys.get("keys"), list):
@@ -315,15 +348,16 @@ class JWTAuthenticationProvider(AuthenticationProvider):
                     f"private_key does not fit the algorithm {self.algorithm!r}"
                 )
             self._signing = SigningKey(self.algorithm, signer, kid)
+            self._jwt = pyjwt_encoder()
 
         by_algorithm: dict[str, list[PyJWK]] = {}
-        for kid, key in verifying.items():
-            fits = fitting_algorithms(key, self.algorithms)
+        for kid, public in verifying.items():
+            fits = fitting_algorithms(public, self.algorithms)
             if not fits:
                 raise ConfigurationError(
                     f"key {kid!r} fits none of the algorithms {list(self.algorithms)}"
                 )
-            jwk = public_jwk(key)
+            jwk = public_jwk(public)
             for name in fits:
                 bound = prepared_jwk(jwk, name)
                 self._keys[(kid, name)] = bound
@@ -334,10 +368,6 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             # A token without a kid is accepted only when one key could have signed it.
             if len(bound_keys) == 1:
                 self._keys.setdefault((None, name), bound_keys[0])
-
-        for name in self.algorithms:
-            if not any(alg == name for _, alg in self._keys):
-                raise ConfigurationError(f"no key configured for the allowed algorithm {name!r}")
 
     @property
     def can_issue(self) -> bool:
@@ -620,38 +650,32 @@ class JWTAuthenticationProvider(AuthenticationProvider):
 
     def _decode(self, token: Any, token_type: str, *, check_expiry: bool = True) -> dict[str, Any]:
         """Verified claims of a token of ``token_type``; raises :class:`_Rejected`."""
+        return self._verify(token, token_type, check_expiry=check_expiry)[0]
+
+    def _verify(
+        self, token: Any, token_type: str, *, check_expiry: bool = True
+    ) -> tuple[dict[str, Any], Any, str | None, str, tuple[int, int | None, int | None]]:
+        """Claims, the key that verified them, its kid and alg, and (exp, nbf, iat) as read.
+
+        The header's ``alg`` must be in the allow-list and, with its ``kid``, name a
+        configured key; that key alone checks the signature (an HMAC secret here, a public
+        key through PyJWT). Then the claim rules, the same for both.
+        """
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise _Rejected("malformed token")
-        key = self._single_key
+        header_segment, payload_segment, _ = split(token)
+        alg, kid = read_header(header_segment, self.algorithms)
+        key = self._keys.get((kid, alg))
         if key is None:
-            header = _header_of(token)
-            alg = header.get("alg")
-            key = self._keys.get((header.get("kid"), alg)) if isinstance(alg, str) else None
-            if key is None:
-                raise _Rejected("unknown key id or algorithm not allowed")
-        decoder = self._jwt if check_expiry else self._jwt_any_expiry
-        try:
-            decoded = decoder.decode_complete(
-                token,
-                key,
-                algorithms=self.algorithms,
-                audience=self._audience,
-                issuer=self.issuer,
-                leeway=self.leeway,
-            )
-        except jwt.PyJWTError as exc:
-            raise _Rejected(_describe(exc)) from None
-        except (ValueError, TypeError, OverflowError):
-            # Hostile claims some PyJWT releases do not turn into PyJWTError (exp=Infinity
-            # overflows in 2.12): a malformed token, never an exception that escapes.
-            raise _Rejected("malformed token") from None
-        header = decoded["header"]
-        # The same lookup whichever path chose the key: a kid we do not know never passes.
-        if self._keys.get((header.get("kid"), header.get("alg"))) is not key:
             raise _Rejected("unknown key id")
-        claims: dict[str, Any] = decoded["payload"]
-        if type(claims["exp"]) not in (int, float):
-            raise _Rejected("invalid exp claim")
+        if type(key) is HmacKey:
+            verify_hmac(token, header_segment, payload_segment, key)
+            claims = json_segment(payload_segment)
+        else:
+            from .keys import verify_signature  # imported with the key pair already
+
+            claims = verify_signature(token, cast("PyJWK", key))
+        times = check_claims(claims, self._rules, time.time(), check_expiry=check_expiry)
         if not isinstance(claims["jti"], str) or not claims["jti"]:
             raise _Rejected("invalid jti claim")  # the store keys revocations on it
         if claims.get("token_type") != token_type:
@@ -671,7 +695,7 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             raise _Rejected(f"missing required claim: {FAMILY_CLAIM}")
         if family is not None and (not isinstance(family, str) or not family):
             raise _Rejected(f"invalid {FAMILY_CLAIM} claim")
-        return claims
+        return claims, key, kid, alg, times
 
     @staticmethod
     def _user_id(claims: Mapping[str, Any]) -> UserId:
@@ -684,16 +708,30 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         return subject
 
     async def _verify_access(self, token: Any) -> AuthenticationResult:
-        try:
-            claims = self._decode(token, ACCESS)
-            user_id = self._user_id(claims)
-        except _Rejected as exc:
-            return self._fail(str(exc))
+        entry = (
+            self._cache.get(token)
+            if type(token) is str and len(token) <= MAX_TOKEN_LENGTH
+            else None
+        )
+        fresh = entry is None
+        if entry is not None:
+            if self._keys.get((entry.kid, entry.alg)) is not entry.key:
+                self._cache.invalidate(token)  # its key was removed: verify in full
+                fresh, entry = True, None
+            else:
+                try:
+                    check_times(entry.exp, entry.nbf, entry.iat, time.time(), self.leeway)
+                except _Rejected as exc:
+                    self._cache.discard(token)
+                    return self._fail(str(exc))
+        if entry is None:
+            try:
+                entry = self._verified(token)
+            except _Rejected as exc:
+                return self._fail(str(exc))
         # _store, unrolled on the per-request path: one coroutine less.
         try:
-            verdict = await self.token_store.check_access(
-                claims["jti"], claims.get(FAMILY_CLAIM), claims.get(GENERATION_CLAIM)
-            )
+            verdict = await self.token_store.check_access(entry.jti, entry.family, entry.generation)
         except StoreUnavailableError:
             raise
         except Exception as exc:
@@ -701,18 +739,76 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         if self._store_down:
             self._store_recovered()
         if verdict is not AccessCheck.VALID:
+            if not fresh:
+                self._cache.discard(token)
             if verdict is AccessCheck.STALE:
                 self._log_stale("stale")
                 return self._fail(_STALE)
             return self._fail("token revoked")
-        metadata = {k: v for k, v in claims.items() if k not in RESERVED_CLAIMS}
-        metadata["scopes"] = sorted(set(claims.get("scopes", [])))
-        metadata["claims"] = claims
+        # Only a success is remembered, and only while its key is still configured (a
+        # remove_key() during the store call must not let the token in afterwards).
+        if fresh and self._cache.maxsize and self._keys.get((entry.kid, entry.alg)) is entry.key:
+            self._cache.put(token, entry)
         # Every field was checked above: validating our own values again would be per-request
-        # work for nothing.
+        # work for nothing. Fresh containers: strategies and apps may change the result.
         return AuthenticationResult.granted(
-            user_id, self.provider_name, metadata, _as_datetime(claims["exp"])
+            entry.user_id,
+            self.provider_name,
+            {**entry.extra, "scopes": list(entry.scopes), "claims": dict(entry.claims)},
+            entry.expires_at,
         )
+
+    def _verified(self, token: str) -> _Verified:
+        """A full verification of an access token, as a cache entry; raises _Rejected."""
+        claims, key, kid, alg, (exp, nbf, iat) = self._verify(token, ACCESS)
+        generation = claims.get(GENERATION_CLAIM)
+        return _Verified(
+            key=key,
+            kid=kid,
+            alg=alg,
+            exp=exp,
+            nbf=nbf,
+            iat=iat,
+            jti=claims["jti"],
+            family=claims.get(FAMILY_CLAIM),
+            generation=generation if isinstance(generation, str) else None,
+            user_id=self._user_id(claims),
+            extra={k: v for k, v in claims.items() if k not in RESERVED_CLAIMS},
+            scopes=sorted(set(claims.get("scopes", []))),
+            claims=claims,
+            expires_at=_as_datetime(claims["exp"]),
+        )
+
+    @property
+    def verified_cache(self) -> VerifiedTokenCache[_Verified]:
+        """The cache of verified access tokens (``hits``, ``misses``, size) for operators."""
+        return self._cache
+
+    def remove_key(self, kid: str) -> int:
+        """Stop accepting tokens signed with the verification key ``kid``, now.
+
+        For a key that leaked or was rotated out, without a restart: its entries leave the
+        key table and the JWK Set, and every cached token it verified is forgotten (a
+        cached token also needs its key on every hit). Returns how many were forgotten.
+
+        Raises:
+            ConfigurationError: no such kid, or it is the key this provider signs with
+                (switch ``signing_kid`` first: sign with the new key, then remove the old).
+        """
+        doomed = [entry for entry in self._keys if entry[0] == kid]
+        if not doomed:
+            raise ConfigurationError(f"no verification key with kid {kid!r}")
+        if self._signing is not None and self._signing.kid == kid:
+            raise ConfigurationError(f"kid {kid!r} is the signing key; sign with another first")
+        removed = [self._keys[entry] for entry in doomed]
+        # A new table, swapped in whole: a verification running meanwhile sees one or other.
+        self._keys = {
+            entry: key
+            for entry, key in self._keys.items()
+            if entry[0] != kid and not any(key is gone for gone in removed)
+        }
+        self._jwks = [jwk for jwk in self._jwks if jwk.get("kid") != kid]
+        return self._cache.drop_where(lambda e: any(e.key is gone for gone in removed))
 
     async def _login(self, credentials: Mapping[str, Any]) -> AuthenticationResult:
         if self._signing is None:
