@@ -29,12 +29,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 API_KEY = "demo-service-key"  # fastsecure.toml's key for /api/service/* (the apikey plugin)
 
-RUNS: dict[str, tuple[str, ...]] = {
-    "anonymous": (),  # generated (refused) credentials only
-    "bearer": ("jwt",),
-    "session": ("session",),  # the cookie plus the Origin the CSRF check wants
-    "apikey": ("apikey",),
-    "bearer+session": ("jwt", "session"),  # ALL on /api/admin/stats: both, same user
+# Run name -> (alice's credentials it holds, the operations it covers). The anonymous and
+# bearer runs cover every operation, every phase (the stateful one follows the links
+# login -> refresh -> logout and login -> me); the others only the operations that take
+# their credential (which the first two fuzz with generated, refused ones), without the
+# stateful phase, since no link joins those operations.
+RUNS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "anonymous": ((), None),
+    "bearer": (("jwt",), None),
+    "session": (("session",), "^/api/(me|public)$"),  # cookie + the Origin CSRF wants
+    "apikey": (("apikey",), "^/api/service/"),
+    "bearer+session": (("jwt", "session"), "^/api/admin/"),  # ALL: both, same user
 }
 
 
@@ -44,9 +49,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+ACCESS_LINE = re.compile(r'^INFO: +(127\.0\.0\.[12]):\d+ - "')
+
+
 @contextmanager
-def demo_server(data_dir: Path) -> Iterator[str]:
-    """``uvicorn --factory contract_app:create`` on a free loopback port; stopped after."""
+def demo_server(data_dir: Path, log: Path) -> Iterator[str]:
+    """``uvicorn --factory contract_app:create`` on a free loopback port; stopped after.
+
+    Its output (the access log included, so the requests can be counted) goes to ``log``.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -57,8 +68,9 @@ def demo_server(data_dir: Path) -> Iterator[str]:
     }
     env.pop("FASTSECURE_REDIS_URL", None)  # SQLite in the temporary folder, never shared Redis
     command = [sys.executable, "-m", "uvicorn", "--factory", "contract_app:create"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, env=env)
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
+    output = log.open("w")
+    server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -80,6 +92,7 @@ def demo_server(data_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        output.close()
 
 
 def credentials(url: str, wanted: tuple[str, ...]) -> dict[str, str]:
@@ -107,45 +120,66 @@ def credentials(url: str, wanted: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
+def served(log: Path) -> dict[str, int]:
+    """Requests the demo answered, by client address; prints whatever else it logged."""
+    counts = {"127.0.0.1": 0, "127.0.0.2": 0}
+    for line in log.read_text(errors="replace").splitlines():
+        found = ACCESS_LINE.match(line)
+        if found:
+            counts[found.group(1)] += 1
+        elif not line.startswith("INFO:"):
+            print(f"  demo: {line}")
+    return counts
+
+
 def run(name: str, seed: int, max_examples: int, reports: Path) -> tuple[int, int]:
-    """One Schemathesis run against a fresh demo: (exit status, generated test cases)."""
-    wanted = RUNS[name]
-    with (
-        tempfile.TemporaryDirectory(prefix="fastsecure-contract-") as data,
-        demo_server(Path(data)) as url,
-    ):
-        env = {
-            **os.environ,
-            **credentials(url, wanted),
-            "FASTSECURE_CONTRACT_URL": url,
-            "FASTSECURE_CONTRACT_CREDENTIALS": ",".join(wanted),
-            "SCHEMATHESIS_HOOKS": str(HERE / "st_hooks.py"),
-        }
-        command = [
-            str(Path(sys.executable).with_name("st")),
-            "--config-file",
-            str(HERE / "schemathesis.toml"),
-            "run",
-            f"{url}/openapi.json",
-            "--checks",
-            "all",
-            "--seed",
-            str(seed),
-            "--max-examples",
-            str(max_examples),
-            "--no-color",
-            "--report",
-            "junit",
-            "--report-junit-path",
-            str(reports / f"{name.replace('+', '-')}.xml"),
-        ]
-        print(f"\n=== contract run {name!r}: credentials {', '.join(wanted) or 'none'} ===")
-        print(" ".join(command), flush=True)
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        sys.stdout.write(done.stdout)
-        sys.stderr.write(done.stderr)
-        found = re.search(r"(\d+) generated", done.stdout)
-        return done.returncode, int(found.group(1)) if found else 0
+    """One Schemathesis run against a fresh demo: (exit status, requests the demo answered)."""
+    wanted, only = RUNS[name]
+    with tempfile.TemporaryDirectory(prefix="fastsecure-contract-") as tmp:
+        log = Path(tmp) / "server.log"
+        with demo_server(Path(tmp) / "demo", log) as url:
+            command = [
+                str(Path(sys.executable).with_name("st")),
+                "--config-file",
+                str(HERE / "schemathesis.toml"),
+                "run",
+                f"{url}/openapi.json",
+                "--checks",
+                "all",
+                "--seed",
+                str(seed),
+                "--max-examples",
+                str(max_examples),
+                "--no-color",
+                "--report",
+                "junit",
+                "--report-junit-path",
+                str(reports / f"{name.replace('+', '-')}.xml"),
+            ]
+            if only is not None:  # no links among these operations: no stateful phase
+                command += ["--include-path-regex", only]
+                command += ["--phases", "examples,coverage,fuzzing"]
+            env = {
+                **os.environ,
+                **credentials(url, wanted),
+                "FASTSECURE_CONTRACT_URL": url,
+                "FASTSECURE_CONTRACT_CREDENTIALS": ",".join(wanted),
+                "SCHEMATHESIS_HOOKS": str(HERE / "st_hooks.py"),
+            }
+            print(f"\n=== contract run {name!r}: credentials {', '.join(wanted) or 'none'} ===")
+            print(" ".join(command), flush=True)
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            sys.stdout.write(done.stdout)
+            sys.stderr.write(done.stderr)
+        counts = served(log)
+    generated = re.search(r"(\d+) generated", done.stdout)
+    print(
+        f"contract run {name!r}: {generated.group(1) if generated else '?'} test cases "
+        f"generated, {counts['127.0.0.1']} requests answered (+{counts['127.0.0.2']} "
+        "logins of the run's own, one per logout)",
+        flush=True,
+    )
+    return done.returncode, counts["127.0.0.1"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,15 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.reports.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
-    total = 0
+    total = 0  # requests the demo answered from the fuzzer's address
     started = time.monotonic()
     for name in args.run or RUNS:
-        status, generated = run(name, args.seed, args.max_examples, args.reports)
-        total += generated
+        status, answered = run(name, args.seed, args.max_examples, args.reports)
+        total += answered
         if status != 0:
             failed.append(name)
     took = time.monotonic() - started
-    print(f"\ncontract: {total} generated test cases in {len(args.run or RUNS)} runs, {took:.0f} s")
+    print(f"\ncontract: {total} requests answered in {len(args.run or RUNS)} runs, {took:.0f} s")
     if failed:
         print(f"contract: FAILED runs: {', '.join(failed)}")
         return 1

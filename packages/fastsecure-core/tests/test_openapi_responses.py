@@ -124,6 +124,15 @@ def test_middleware_routes_are_documented_too() -> None:
     schema = app.openapi()
     assert "401" in op(schema, "/api/x")["responses"]
     assert "401" not in op(schema, "/free")["responses"]
+    # No dependency declared the scheme to FastAPI: the document still names it, so a
+    # client generator (and Swagger's Authorize button) knows what /api/x takes.
+    assert op(schema, "/api/x")["security"] == [{"key": []}]
+    assert "security" not in op(schema, "/free")
+    assert schema["components"]["securitySchemes"]["key"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Key",
+    }
 
 
 def test_security_lists_the_requirements_providers_only() -> None:

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.security.base import SecurityBase
 from starlette.routing import BaseRoute, Mount
 
 from ..engine import Engine
@@ -32,6 +35,8 @@ from ..stores import SessionStore, TokenStore
 from .dependencies import AuthDependency
 from .middleware import AuthenticationMiddleware
 from .responses import ERROR_BODY_SCHEMA
+
+logger = logging.getLogger("fastsecure")
 
 _PARAM = re.compile(r"\{[^}]*\}")
 _REF = "#/components/schemas/AuthError"
@@ -228,8 +233,10 @@ def document_responses(app: Any, engine: Engine, *, rate_limited: Callable[[str]
                 for code, answer in answers.items():
                     documented.setdefault(code, answer)
                 security = operation.get("security")
-                if security is None and requirement is not None and middleware:
-                    continue
+                if security is None and middleware and requirement is not None:
+                    # No dependency told FastAPI about the schemes: declare them here.
+                    schemes = _declare_schemes(engine, requirement, schema)
+                    security = _security(engine, requirement, schemes)
                 if security is not None:
                     security = _security(engine, requirement, schemes) or security
                     _scope_oauth(security, schemes, requirement)
@@ -243,6 +250,32 @@ def document_responses(app: Any, engine: Engine, *, rate_limited: Callable[[str]
         return schema
 
     app.openapi = openapi
+
+
+def _schemes_of(engine: Engine, name: str) -> list[SecurityBase]:
+    """A provider's security schemes; none when it fails to say (it still authenticates)."""
+    try:
+        return engine.get_provider(name).security_schemes()
+    except Exception as exc:
+        logger.warning("fastsecure: security schemes of %r failed: %s", name, type(exc).__name__)
+        return []
+
+
+def _declare_schemes(
+    engine: Engine, requirement: AuthenticationRequirement, schema: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the requirement's providers' schemes to ``components.securitySchemes``.
+
+    A route guarded by the middleware alone has no dependency through which FastAPI would
+    have declared them. Returns the document's ``securitySchemes``.
+    """
+    schemes: dict[str, Any] = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    for name in requirement.all_providers:
+        for scheme in _schemes_of(engine, name):
+            schemes.setdefault(
+                scheme.scheme_name, jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+            )
+    return schemes
 
 
 def _security(
@@ -259,10 +292,7 @@ def _security(
         return None
     entries: list[dict[str, list[str]]] = []
     for name in requirement.providers:
-        try:
-            names = [s.scheme_name for s in engine.get_provider(name).security_schemes()]
-        except Exception:  # logged where the dependency's signature is built
-            names = []
+        names = [scheme.scheme_name for scheme in _schemes_of(engine, name)]
         if any(n not in schemes for n in names):
             return None
         if names:
