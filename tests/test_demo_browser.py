@@ -111,7 +111,7 @@ def login_with_form(page: object, demo: Demo, username: str, password: str) -> N
 
     assert isinstance(page, Page)
     page.goto(f"{demo.url}/account")
-    page.wait_for_url(f"{demo.url}/login?next=/account")
+    page.wait_for_url(f"{demo.url}/login?next=/account&reason=login_required")
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("#login-button")
@@ -129,8 +129,9 @@ def test_demo_in_a_real_browser(chromium: object, demo_server: Demo) -> None:
 
     # 1. A protected page sends the browser to the login form.
     page.goto(f"{demo.url}/account")
-    page.wait_for_url(f"{demo.url}/login?next=/account")
+    page.wait_for_url(f"{demo.url}/login?next=/account&reason=login_required")
     expect(page.locator("h1")).to_have_text("Log in")
+    expect(page.locator("#why")).to_have_text("Log in to see that page.")
     expect(page.locator("#signin-local")).to_be_visible()
     shot(page, "01-login-form")
 
@@ -163,7 +164,9 @@ def test_demo_in_a_real_browser(chromium: object, demo_server: Demo) -> None:
     expect(page.locator("tr.current-row")).to_have_count(1)
     expect(page.locator("tr.current-row")).to_contain_text("this browser")
     expect(page.locator("#sessions")).to_contain_text("127.0.0.1")
-    expect(page.locator("#sessions")).to_contain_text("HeadlessChrome")
+    # Browser and system, read from the user agent (the raw string is the cell's tooltip).
+    expect(page.locator("#sessions")).to_contain_text("Chrome (headless)")
+    expect(page.locator("#sessions")).to_contain_text("on Linux")
     shot(page, "03-sessions-two-browsers")
     page.locator("tr.session-row:not(.current-row) button.revoke").click()
     page.wait_for_url(f"{demo.url}/sessions")
@@ -171,7 +174,9 @@ def test_demo_in_a_real_browser(chromium: object, demo_server: Demo) -> None:
     expect(page.locator("tr.current-row")).to_have_count(1)
     shot(page, "04-sessions-after-revoke")
     phone_page.goto(f"{demo.url}/account")
-    phone_page.wait_for_url(f"{demo.url}/login?next=/account")
+    # The revoked browser still sends its cookie: the login form says the session ended.
+    phone_page.wait_for_url(f"{demo.url}/login?next=/account&reason=session_ended")
+    expect(phone_page.locator("#why")).to_contain_text("Your session has ended")
     shot(phone_page, "05-revoked-browser-is-logged-out")
     phone.close()
 

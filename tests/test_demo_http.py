@@ -118,7 +118,7 @@ async def test_protected_page_redirects_to_the_login_form(new_client: Callable[[
     client = new_client()
     response = await client.get("/account")
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=/account"
+    assert response.headers["location"] == "/login?next=/account&reason=login_required"
     form = await client.get("/login?next=/sessions")
     assert 'name="next" value="/sessions"' in form.text
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -14,6 +15,26 @@ from .app import create_app
 from .local_oidc import LOCAL_USERS, local_openid_provider
 from .settings import DEFAULT_PORT, DemoSettings
 from .users import DEMO_USERS
+
+
+def port_in_use(host: str, port: int) -> OSError | None:
+    """Whether uvicorn could listen on host:port; checked before anything starts or prints.
+
+    Bound the way uvicorn binds (``SO_REUSEADDR``), so a port left in TIME_WAIT counts as
+    free and one that another server listens on does not.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            return exc
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     url = f"http://{args.host}:{args.port}"
+    busy = port_in_use(args.host, args.port)
+    if busy is not None:
+        print(
+            f"FastSecure demo: cannot listen on {args.host}:{args.port}: {busy.strerror or busy}.\n"
+            "Another program (another demo?) is using that port. Stop it, or pick another "
+            "port: --port 8001 (or FASTSECURE_DEMO_PORT=8001).",
+            file=sys.stderr,
+        )
+        return 2
     provider: AbstractContextManager[str | None] = (
         nullcontext(None) if args.no_oidc else local_openid_provider(args.host, args.oidc_port)
     )

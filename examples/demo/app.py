@@ -39,9 +39,21 @@ from fastsecure_password.provider import user_of
 from fastsecure_session import SessionAuthenticationProvider
 
 from .settings import HERE, DemoSecrets, DemoSettings, load_secrets
+from .useragent import describe as describe_user_agent
 from .users import UserDirectory
 
 OAUTH_LABELS = {"local": "the local OpenID provider", "google": "Google", "github": "GitHub"}
+# What each provider of the demo's requirements reads, for the pages that explain a 401/403.
+CREDENTIALS = {
+    "jwt": "a bearer token (Authorization header)",
+    "session": "the session cookie (log in)",
+    "apikey": "an API key (X-API-Key header)",
+}
+LOGIN_REASONS = {
+    "login_required": "Log in to see that page.",
+    "session_ended": "Your session has ended (it expired, or was revoked or logged out "
+    "elsewhere): log in again.",
+}
 OIDC_CLIENT_ID = "fastsecure-demo"
 
 
@@ -241,15 +253,51 @@ def create_app(settings: DemoSettings) -> FastAPI:
             status_code=status_code,
         )
 
+    def presented(request: Request) -> dict[str, bool]:
+        """Which credentials the request carries, by provider name (never their values)."""
+        return {
+            "jwt": "authorization" in request.headers,
+            "session": session_provider.cookie_name in request.cookies,
+            "apikey": "x-api-key" in request.headers,
+        }
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        """JSON for the API; for pages a redirect to the login form or an error page."""
+        """Where pages are chosen: the API answers come from core's Decision table.
+
+        API clients get that JSON answer unchanged. A browser that navigates to an API
+        route (a link on the home page) gets the same status as a page that says what the
+        route needs and which of those credentials the browser sent. A page that needs a
+        login redirects to the login form, which says why.
+        """
         path = request.url.path
+        browser = request.method == "GET" and "text/html" in request.headers.get("accept", "")
         if path.startswith(("/api/", "/openapi")):
-            return await http_exception_handler(request, exc)
+            requirement = manager.get_requirement(path)
+            if not browser or requirement is None or exc.status_code not in (401, 403):
+                return await http_exception_handler(request, exc)
+            sent = presented(request)
+            answer = page(
+                request,
+                "api_error.html",
+                status_code=exc.status_code,
+                status=exc.status_code,
+                detail=exc.detail,
+                path=path,
+                strategy=requirement.strategy_name,
+                scopes=sorted(requirement.scopes),
+                needs=[(CREDENTIALS.get(p, p), sent.get(p, False)) for p in requirement.providers],
+            )
+            for name, value in (exc.headers or {}).items():
+                answer.headers[name] = value
+            return answer
         if exc.status_code == status.HTTP_401_UNAUTHORIZED and request.method == "GET":
             target = path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target)}", status.HTTP_303_SEE_OTHER)
+            # A presented cookie that no longer works is an ended session, not a missing one.
+            reason = "session_ended" if presented(request)["session"] else "login_required"
+            return RedirectResponse(
+                f"/login?next={quote(target)}&reason={reason}", status.HTTP_303_SEE_OTHER
+            )
         return page(
             request,
             "error.html",
@@ -265,8 +313,11 @@ def create_app(settings: DemoSettings) -> FastAPI:
         return page(request, "home.html", auth=auth)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    async def login_form(request: Request, next: str = "/account") -> HTMLResponse:
-        return page(request, "login.html", next=_next(request, next))
+    async def login_form(
+        request: Request, next: str = "/account", reason: str = ""
+    ) -> HTMLResponse:
+        # Only our own fixed sentences: the query string is never echoed into the page.
+        return page(request, "login.html", next=_next(request, next), why=LOGIN_REASONS.get(reason))
 
     @app.post("/login", include_in_schema=False)
     async def login(
@@ -458,7 +509,8 @@ def create_app(settings: DemoSettings) -> FastAPI:
     async def sessions(request: Request, auth: Auth) -> HTMLResponse:
         assert auth.user_id is not None
         listed = await session_provider.list_sessions(auth.user_id, auth.session_id)
-        return page(request, "sessions.html", auth=auth, sessions=listed)
+        rows = [(info, describe_user_agent(info.user_agent)) for info in listed]
+        return page(request, "sessions.html", auth=auth, sessions=rows)
 
     @app.post("/sessions/revoke", include_in_schema=False)
     async def revoke_session(

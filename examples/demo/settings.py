@@ -50,8 +50,9 @@ class DemoSettings:
         redis_url: use Redis instead of SQLite for sessions and token state.
         redis_prefix: the prefix of every Redis key the demo writes.
         cookie_secure: the session cookie's ``Secure`` flag. Browsers send a Secure cookie
-            only over https (and to ``localhost``), so plain ``http://127.0.0.1`` needs it
-            off; it defaults to on whenever ``public_url`` is https.
+            only to a secure context: https, and in Chromium also ``http://127.0.0.1`` and
+            ``http://localhost``; other clients may not, so plain ``http://`` defaults to
+            off, and it defaults to on whenever ``public_url`` is https.
         oidc_issuer: the local OpenID provider's issuer URL, or None for no local sign-in.
         google, github: OAuth clients; their sign-in buttons appear only when set.
         jwt_secret: the JWT HMAC secret; generated once into ``secrets.json`` when None.
