@@ -220,3 +220,37 @@ def test_every_demo_route_is_protected_or_public_on_purpose(tmp_path: Path) -> N
     )
     assert unlisted.returncode == 1
     assert "/register" in unlisted.stdout and "uncovered" in unlisted.stderr
+
+
+@pytest.mark.browser
+def test_chromium_sends_secure_cookies_to_http_loopback(tmp_path: Path) -> None:
+    """What docs/sessions.md and the demo's README say: Secure cookies work on 127.0.0.1."""
+    from demo_support import free_port, serve
+
+    from fastsecure.testing import service_unavailable
+
+    chromium = "/usr/bin/chromium"
+    if not os.access(chromium, os.X_OK):
+        service_unavailable(f"{chromium} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = DemoSettings(data_dir=tmp_path / "data", public_url=url, cookie_secure=True)
+    with serve(create_app(settings), port), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{url}/account")
+            page.fill("#username", "alice")
+            page.fill("#password", "alice-password")
+            page.click("#login-button")
+            page.wait_for_url(f"{url}/account")  # the Secure session cookie came back
+            cookies = {c["name"]: c["secure"] for c in page.context.cookies()}
+            assert cookies["fastsecure_session"] is True
+            assert cookies["__Host-fastsecure_device"] is True  # the prefix is accepted too
+        finally:
+            browser.close()
