@@ -23,8 +23,14 @@ _UNREACHABLE: tuple[type[BaseException], ...] = tuple(
     t for t in (getattr(rx, "RedisClusterUnreachableError", None),) if isinstance(t, type)
 )
 
+
+class ReplicasBehind(rx.RedisError):
+    """``WAIT`` returned fewer replica acknowledgements than ``wait_replicas`` asked for."""
+
+
 # Most specific first: several are subclasses of ConnectionError or ResponseError.
 _REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (ReplicasBehind, "replicas behind"),  # WAIT: fewer acknowledgements than wait_replicas
     (rx.BusyLoadingError, "loading"),  # LOADING: restarted, reading its data set
     ((rx.AuthenticationError, rx.AuthorizationError), "login refused"),
     (rx.MaxConnectionsError, "no free connection"),

@@ -36,7 +36,7 @@ from fastsecure.stores import (
 )
 
 from . import _lua
-from ._errors import FailureLog
+from ._errors import FailureLog, ReplicasBehind
 
 try:  # redis-py >= 5.0.1 ships the asyncio Retry here
     from redis.asyncio.retry import Retry
@@ -324,8 +324,8 @@ class RedisSessionStore(SessionStore, TokenStore):
         if int(acknowledged) < self.wait_replicas:
             raise self._failures.unavailable(
                 operation,
-                RedisConnectionError(
-                    f"WAIT: {int(acknowledged)} of {self.wait_replicas} replicas acknowledged"
+                ReplicasBehind(
+                    f"{int(acknowledged)} of {self.wait_replicas} replicas acknowledged"
                 ),
             )
         return reply
