@@ -178,3 +178,41 @@ async def test_explain_evaluates_once() -> None:
         ("a", "authenticated"),
         ("b", "authenticated"),
     ]
+
+
+class BearerOnly(Scripted):
+    """Reads a bearer token through core's one reader, so a second credential is ambiguous."""
+
+    async def extract_credentials(self, connection: Any) -> dict[str, Any] | None:
+        from fastsecure.credentials import bearer_token
+
+        token = bearer_token(connection)
+        return None if token is None else {"behaviour": "valid"}
+
+
+async def test_a_credential_sent_twice_is_400_invalid_request() -> None:
+    from fastsecure.testing import http_scope
+
+    manager = AuthenticationManager(autoload=False)
+    manager.register_provider("a", BearerOnly(bearer=True))
+    app = FastAPI()
+    dep = manager.requires("a")
+
+    @app.get("/any")
+    async def anything(auth: Any = Depends(dep)) -> dict[str, Any]:
+        return {}
+
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(http_scope("/any", [(b"authorization", b"Bearer a, Bearer b")]), receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400
+    assert (
+        dict(start["headers"])[b"www-authenticate"] == b'Bearer realm="a", error="invalid_request"'
+    )

@@ -464,7 +464,12 @@ class Engine:
                 Outcome.RATE_LIMITED, reason=RATE_LIMITED, retry_after=exc.retry_after, **common
             )
         if isinstance(exc, BadRequestError):
-            return Decision(Outcome.BAD_REQUEST, reason=AMBIGUOUS_CREDENTIALS, **common)
+            return Decision(
+                Outcome.BAD_REQUEST,
+                reason=AMBIGUOUS_CREDENTIALS,
+                challenges=self.challenges(requirement),
+                **common,
+            )
         if isinstance(exc, ForbiddenError):
             return Decision(
                 Outcome.FORBIDDEN,

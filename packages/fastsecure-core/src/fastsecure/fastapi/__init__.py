@@ -20,6 +20,7 @@ from .dependencies import WebSocketAuthDependency as WebSocketAuthDependency
 from .dependencies import auth_dependency as auth_dependency
 from .dependencies import dependency_signature as dependency_signature
 from .middleware import AuthenticationMiddleware as AuthenticationMiddleware
+from .openapi import auth_responses as auth_responses
 from .responses import http_answer as http_answer
 from .responses import install_exception_handlers as install_exception_handlers
 from .responses import websocket_close as websocket_close
@@ -31,6 +32,7 @@ __all__ = [
     "DocumentedScheme",
     "WebSocketAuthDependency",
     "auth_dependency",
+    "auth_responses",
     "debug_router",
     "decide_request",
     "dependency_signature",

@@ -87,7 +87,9 @@ def _www_authenticate(decision: Decision) -> str:
     """
     status = {p.provider: p.status for p in decision.providers}
     step_up = None
-    if decision.reason == "insufficient_user_authentication":  # RFC 9470 section 3
+    if decision.reason == "ambiguous_credentials":
+        step_up = 'error="invalid_request"'
+    elif decision.reason == "insufficient_user_authentication":  # RFC 9470 section 3
         step_up = 'error="insufficient_user_authentication"'
         requirement = decision.requirement
         if requirement is not None and requirement.max_age is not None:
@@ -112,9 +114,11 @@ def http_answer(decision: Decision) -> HTTPAnswer:
     status = STATUS[decision.outcome]
     detail = decision.detail or DETAILS.get(decision.reason or "", "Not authenticated")
     headers: dict[str, str] = {}
-    # 401 always challenges; 403 only for a Bearer scope shortfall (RFC 6750 section 3.1).
+    # 401 always challenges; 403 only for a Bearer scope shortfall, 400 only for a malformed
+    # Bearer credential (invalid_request), as RFC 6750 section 3.1 has it.
     scope_shortfall = status == 403 and bool(decision.missing_scopes) and _has_bearer(decision)
-    if status == 401 or scope_shortfall:
+    malformed = status == 400 and decision.reason == "ambiguous_credentials"
+    if status == 401 or scope_shortfall or (malformed and _has_bearer(decision)):
         headers["WWW-Authenticate"] = _www_authenticate(decision)
     if decision.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(decision.retry_after)))
