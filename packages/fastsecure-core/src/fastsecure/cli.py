@@ -131,6 +131,9 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
         print(f"Routes matched by several patterns: {len(report.overlaps)}")
         for path, patterns in report.overlaps:
             print(f"    {path}: {' > '.join(patterns)}")
+        print(f"Login-like routes with no rate limit: {len(report.unlimited_login_routes)}")
+        for r in report.unlimited_login_routes:
+            print(f"    {','.join(r.methods):<12} {r.path}")
     if not args.check:
         return 0 if report.ok else 1
     problems = {
