@@ -46,6 +46,7 @@ def build_store() -> SessionStore:
             socket_connect_timeout=min(timeout, 1.0),
             max_connections=pool,
             wait_replicas=int(os.environ.get("SOAK_WAIT_REPLICAS", "0")),
+            wait_timeout=timeout / 2,  # inside socket_timeout, as the store requires
         )
     from fastsecure_sqlalchemy import DatabaseSessionStore
 
