@@ -414,3 +414,12 @@ def test_an_asymmetric_key_is_never_an_hmac_secret(ec_key: ec.EllipticCurvePriva
     )
     with pytest.raises(ConfigurationError, match="never an HMAC secret"):
         JWTAuthenticationProvider(secret_key=pem)
+
+
+@pytest.mark.parametrize("exp", [1e300, 2**62, 10**18])
+async def test_a_signed_expiry_beyond_a_datetime_is_refused_not_raised(exp: float) -> None:
+    provider = JWTAuthenticationProvider(secret_key=SECRET)
+    claims = jwt.decode(await issue(provider), options={"verify_signature": False})
+    token = jwt.encode({**claims, "exp": exp}, SECRET, algorithm="HS256")
+    result = await present(provider, token)
+    assert not result.success and result.metadata["error"] == "invalid exp claim"

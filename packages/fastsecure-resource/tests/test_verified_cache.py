@@ -213,3 +213,11 @@ def test_cached_and_uncached_verification_always_agree(
                 assert outcome(cached) == outcome(uncached), offset
 
         asyncio.run(run())
+
+
+@pytest.mark.parametrize("exp", [1e300, 10**18])
+async def test_a_signed_expiry_beyond_a_datetime_is_refused_not_raised(exp: float) -> None:
+    issuer = LocalIssuer()
+    provider = issuer.provider(API)
+    result = await verify(provider, issuer.token_for(provider, claims={"exp": exp}))
+    assert not result.success and result.metadata["error"] == "invalid exp claim"

@@ -761,6 +761,11 @@ class JWTAuthenticationProvider(AuthenticationProvider):
     def _verified(self, token: str) -> _Verified:
         """A full verification of an access token, as a cache entry; raises _Rejected."""
         claims, key, kid, alg, (exp, nbf, iat) = self._verify(token, ACCESS)
+        try:
+            expires_at = _as_datetime(claims["exp"])
+        except (OverflowError, ValueError, OSError):
+            # Signed, but past what a datetime holds (year 9999): refused, never a 500.
+            raise _Rejected("invalid exp claim") from None
         generation = claims.get(GENERATION_CLAIM)
         return _Verified(
             key=key,
@@ -776,7 +781,7 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             extra={k: v for k, v in claims.items() if k not in RESERVED_CLAIMS},
             scopes=sorted(set(claims.get("scopes", []))),
             claims=claims,
-            expires_at=_as_datetime(claims["exp"]),
+            expires_at=expires_at,
         )
 
     @property

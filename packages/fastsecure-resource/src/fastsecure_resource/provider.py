@@ -60,6 +60,8 @@ _PLAIN_JWT_TYPES = frozenset({"jwt", "application/jwt"})
 REFUSED_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "enc", "zip"})
 """Header parameters that would name keys of the token's choosing or change how it is read."""
 MAX_TOKEN_LENGTH = 16 * 1024
+# 9999-12-31T23:59:59Z: the latest expiry a datetime holds (a signed exp past it is refused).
+_LATEST_EXP = 253_402_300_799
 
 _ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.ExpiredSignatureError, "token expired"),
@@ -504,7 +506,8 @@ class ResourceServerProvider(AuthenticationProvider):
         for claim in self.required_claims:
             if claim not in claims:
                 raise TokenRejectedError(f"missing required claim: {claim}")
-        if not _number(claims.get("exp")):
+        exp = claims.get("exp")
+        if not _number(exp) or exp > _LATEST_EXP:
             raise TokenRejectedError("invalid exp claim")
         iat = claims.get("iat")
         if iat is not None and (not _number(iat) or iat > now + self.leeway):
@@ -533,7 +536,9 @@ class ResourceServerProvider(AuthenticationProvider):
             raise TokenRejectedError("token not active")
         now = time.time()
         exp = claims.get("exp")
-        if exp is not None and (not _number(exp) or exp + self.leeway <= now):
+        if exp is not None and (not _number(exp) or exp > _LATEST_EXP):
+            raise TokenRejectedError("invalid exp claim")
+        if exp is not None and exp + self.leeway <= now:
             raise TokenRejectedError("token expired")
         nbf = claims.get("nbf")
         if nbf is not None and (not _number(nbf) or nbf - self.leeway > now):
