@@ -7,6 +7,9 @@ from typing import ClassVar
 
 from .stores import AccessCheck, Rotation, TokenStore, as_utc, new_generation_id, utcnow
 
+# Module globals: an Enum class attribute lookup costs more on the per-request path.
+_VALID, _REVOKED, _STALE = AccessCheck.VALID, AccessCheck.REVOKED, AccessCheck.STALE
+
 
 class MemoryTokenStore(TokenStore):
     """Token state in a dict: correct within one process, lost on restart.
@@ -65,10 +68,10 @@ class MemoryTokenStore(TokenStore):
     ) -> AccessCheck:
         # Through is_revoked, so a subclass that wraps it (a test double) still sees it.
         if await self.is_revoked(jti, family_id):
-            return AccessCheck.REVOKED
+            return _REVOKED
         if generation != self._generation:
-            return AccessCheck.STALE
-        return AccessCheck.VALID
+            return _STALE
+        return _VALID
 
     async def rotate_refresh(
         self,

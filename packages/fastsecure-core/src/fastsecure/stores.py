@@ -209,8 +209,13 @@ class SessionStore(ABC):
 
 
 def new_generation_id() -> str:
-    """A fresh store generation: 128 bits from a CSPRNG, URL-safe (22 characters)."""
-    return secrets.token_urlsafe(16)
+    """A fresh store generation: 48 bits from a CSPRNG, URL-safe (8 characters).
+
+    Not a secret and not unique across stores: it only has to differ from the store's
+    previous generation (a repeat has odds of 2**-48). Short, because every token carries
+    it and every verification pays for each byte of a token.
+    """
+    return secrets.token_urlsafe(6)
 
 
 class AccessCheck(enum.Enum):

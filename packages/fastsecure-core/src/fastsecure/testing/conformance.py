@@ -621,7 +621,7 @@ class TokenStoreConformance:
         generations = {generation for _, _, generation in starts}
         assert len(generations) == 1, "concurrent first logins must agree on one generation"
         (generation,) = generations
-        assert isinstance(generation, str) and len(generation) >= 16
+        assert isinstance(generation, str) and len(generation) >= 8
         assert (await self.login(token_store))[2] == generation
 
     async def test_check_access_compares_the_generation(self, token_store: TokenStore) -> None:
