@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -62,6 +63,22 @@ def claims() -> Callable[..., dict[str, Any]]:
         return {k: v for k, v in base.items() if v is not None}
 
     return make
+
+
+async def generation_of(provider: JWTAuthenticationProvider, family: str = "family-1") -> str:
+    """The provider's token-store generation, for a hand-made token to carry (``gen``).
+
+    A cooperating issuer records the login's family in the shared token store and puts
+    the generation it gets back into the token, as the provider's own ``_issue`` does.
+    """
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    return await provider.token_store.start_family(family, "hand-made-refresh", expires)
+
+
+@pytest.fixture
+def gen_of() -> Callable[..., Awaitable[str]]:
+    """``await gen_of(provider)``: the generation a hand-made token must carry."""
+    return generation_of
 
 
 def build_app(provider: JWTAuthenticationProvider) -> tuple[FastAPI, AuthenticationManager]:

@@ -224,17 +224,18 @@ def _minimal(**extra: Any) -> dict[str, Any]:
     return {**claims, **extra}
 
 
-async def test_a_token_with_only_the_required_claims_verifies(secret: str) -> None:
+async def test_a_token_with_only_the_required_claims_verifies(secret: str, gen_of: Any) -> None:
     provider = JWTAuthenticationProvider(secret_key=secret)
-    token = jwt.encode(_minimal(), secret, algorithm="HS256")
+    token = jwt.encode(_minimal(gen=await gen_of(provider)), secret, algorithm="HS256")
     verified = await provider.authenticate({"access_token": token})
     assert verified.success and verified.user_id == "ada"
     assert verified.metadata["scopes"] == [] and verified.scopes == set()
 
 
-async def test_required_claims_with_issuer_and_audience(secret: str) -> None:
+async def test_required_claims_with_issuer_and_audience(secret: str, gen_of: Any) -> None:
     provider = JWTAuthenticationProvider(secret_key=secret, issuer="https://i", audience="api")
-    token = jwt.encode(_minimal(iss="https://i", aud="api"), secret, algorithm="HS256")
+    gen = await gen_of(provider)
+    token = jwt.encode(_minimal(iss="https://i", aud="api", gen=gen), secret, algorithm="HS256")
     assert (await provider.authenticate({"access_token": token})).success
     for missing in ("iss", "aud"):
         claims = {k: v for k, v in _minimal(iss="https://i", aud="api").items() if k != missing}
@@ -244,19 +245,24 @@ async def test_required_claims_with_issuer_and_audience(secret: str) -> None:
         assert refused.metadata["error"] == f"missing required claim: {missing}"
 
 
-@pytest.mark.parametrize("missing", ["exp", "iat", "jti", "sub", "token_type"])
-async def test_each_documented_claim_stays_required(secret: str, missing: str) -> None:
+@pytest.mark.parametrize("missing", ["exp", "iat", "jti", "sub", "token_type", "gen"])
+async def test_each_documented_claim_stays_required(secret: str, missing: str, gen_of: Any) -> None:
     provider = JWTAuthenticationProvider(secret_key=secret)
-    claims = {k: v for k, v in _minimal().items() if k != missing}
+    complete = _minimal(gen=await gen_of(provider))
+    assert (
+        await provider.authenticate({"access_token": jwt.encode(complete, secret, "HS256")})
+    ).success  # the control: with every claim it passes
+    claims = {k: v for k, v in complete.items() if k != missing}
     refused = await provider.authenticate(
         {"access_token": jwt.encode(claims, secret, algorithm="HS256")}
     )
     assert not refused.success
 
 
-async def test_a_familyless_token_is_revoked_by_jti_only(secret: str) -> None:
+async def test_a_familyless_token_is_revoked_by_jti_only(secret: str, gen_of: Any) -> None:
     provider = JWTAuthenticationProvider(secret_key=secret)
-    token = jwt.encode(_minimal(scopes=["read"]), secret, algorithm="HS256")
+    gen = await gen_of(provider)
+    token = jwt.encode(_minimal(scopes=["read"], gen=gen), secret, algorithm="HS256")
     assert (await provider.authenticate({"access_token": token})).scopes == {"read"}
     assert await provider.revoke_authentication({"access_token": token})
     assert not (await provider.authenticate({"access_token": token})).success
@@ -288,7 +294,7 @@ async def test_a_refresh_token_needs_its_family(secret: str) -> None:
     assert refused.metadata["error"] == "missing required claim: fid"
 
 
-async def test_minimal_tokens_pass_requires_auth(secret: str) -> None:
+async def test_minimal_tokens_pass_requires_auth(secret: str, gen_of: Any) -> None:
     provider = JWTAuthenticationProvider(secret_key=secret)
     manager = AuthenticationManager(autoload=False)
     manager.register_provider("jwt", provider)
@@ -299,7 +305,7 @@ async def test_minimal_tokens_pass_requires_auth(secret: str) -> None:
     async def me(auth: AuthenticationResult = Depends(manager.requires_auth)) -> dict[str, Any]:
         return {"user": auth.user_id, "scopes": sorted(auth.scopes)}
 
-    token = jwt.encode(_minimal(), secret, algorithm="HS256")
+    token = jwt.encode(_minimal(gen=await gen_of(provider)), secret, algorithm="HS256")
     async with _client(app) as client:
         answer = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and answer.json() == {"user": "ada", "scopes": []}

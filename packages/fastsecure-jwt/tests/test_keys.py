@@ -84,14 +84,18 @@ async def test_key_formats(rsa_key: rsa.RSAPrivateKey, form: str) -> None:
     else:
         private, public = rsa_key, rsa_key.public_key()
     signer = JWTAuthenticationProvider(algorithm="RS256", private_key=private)
-    verifier = JWTAuthenticationProvider(algorithm="RS256", public_keys=[public])
+    verifier = JWTAuthenticationProvider(
+        algorithm="RS256", public_keys=[public], token_store=signer.token_store
+    )
     issued = await signer.authenticate({"user_id": "u"})
     assert (await verifier.authenticate({"access_token": issued.access_token})).success
 
 
 async def test_a_verify_only_provider(ec_key: ec.EllipticCurvePrivateKey) -> None:
     signer = JWTAuthenticationProvider(algorithm="ES256", private_key=ec_key, signing_kid="2024-01")
-    verifier = JWTAuthenticationProvider(algorithm="ES256", public_keys={"2024-01": pem(ec_key)})
+    verifier = JWTAuthenticationProvider(
+        algorithm="ES256", public_keys={"2024-01": pem(ec_key)}, token_store=signer.token_store
+    )
     assert signer.can_issue and not verifier.can_issue
     issued = await signer.authenticate({"user_id": 1})
     assert (await verifier.authenticate({"access_token": issued.access_token})).success
@@ -107,23 +111,27 @@ async def test_a_jwk_set_as_public_keys(ec_key: ec.EllipticCurvePrivateKey, rsa_
         public_keys={"r": rsa_key},
     )
     verifier = JWTAuthenticationProvider(
-        algorithm="ES256", algorithms=["ES256", "RS256"], public_keys=signer.jwks()
+        algorithm="ES256",
+        algorithms=["ES256", "RS256"],
+        public_keys=signer.jwks(),
+        token_store=signer.token_store,
     )
     assert verifier.jwks() == signer.jwks()
     issued = await signer.authenticate({"user_id": 1})
     assert (await verifier.authenticate({"access_token": issued.access_token})).success
 
 
-async def test_hmac_with_a_kid(secret: str, claims: Any) -> None:
+async def test_hmac_with_a_kid(secret: str, claims: Any, gen_of: Any) -> None:
     provider = JWTAuthenticationProvider(secret_key=secret, signing_kid="hmac-1")
     issued = await provider.authenticate({"user_id": 1})
     assert jwt.get_unverified_header(issued.access_token)["kid"] == "hmac-1"  # type: ignore[arg-type]
     assert (await provider.authenticate({"access_token": issued.access_token})).success
     # The only key, so a token without a kid is its too; another kid is not.
+    gen = await gen_of(provider)
     assert (
-        await provider.authenticate({"access_token": jwt.encode(claims(), secret, "HS256")})
+        await provider.authenticate({"access_token": jwt.encode(claims(gen=gen), secret, "HS256")})
     ).success
-    other = jwt.encode(claims(), secret, "HS256", headers={"kid": "hmac-2"})
+    other = jwt.encode(claims(gen=gen), secret, "HS256", headers={"kid": "hmac-2"})
     assert not (await provider.authenticate({"access_token": other})).success
 
 

@@ -134,13 +134,15 @@ async def test_expired_token_error_says_expired(
     assert not result.success and "expired" in result.metadata["error"]
 
 
-async def test_leeway_tolerates_clock_skew(secret: str, claims: Any) -> None:
+async def test_leeway_tolerates_clock_skew(secret: str, claims: Any, gen_of: Any) -> None:
     now = int(time.time())
-    token = jwt.encode(claims(iat=now - 120, exp=now - 5), secret, algorithm="HS256")
-    assert not (
-        await JWTAuthenticationProvider(secret_key=secret).authenticate({"access_token": token})
-    ).success
-    lenient = JWTAuthenticationProvider(secret_key=secret, leeway=30)
+    strict = JWTAuthenticationProvider(secret_key=secret)
+    lenient = JWTAuthenticationProvider(
+        secret_key=secret, leeway=30, token_store=strict.token_store
+    )
+    gen = await gen_of(strict)
+    token = jwt.encode(claims(iat=now - 120, exp=now - 5, gen=gen), secret, algorithm="HS256")
+    assert not (await strict.authenticate({"access_token": token})).success
     assert (await lenient.authenticate({"access_token": token})).success
 
 
