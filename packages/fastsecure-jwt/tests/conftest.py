@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
