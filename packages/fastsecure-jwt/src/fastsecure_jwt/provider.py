@@ -230,6 +230,7 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         self._jwks: list[dict[str, Any]] = []
         self._signing: SigningKey | None = None
         self._jwt: Any = None  # what _issue encodes with: HmacEncoder, or PyJWT for a key pair
+        self._verify_pair: Any = None  # keys.verify_signature, once a key pair is configured
         self._setup_keys(secret_key, private_key, public_keys, signing_kid)
         for name in self.algorithms:
             if not any(alg == name for _, alg in self._keys):
@@ -313,7 +314,10 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             public_jwk,
             pyjwt_encoder,
             thumbprint,
+            verify_signature,
         )
+
+        self._verify_pair = verify_signature
 
         verifying: dict[str, PublicKey] = {}
         if isinstance(public_keys, Mapping) and isinstance(public_keys.get("keys"), list):
@@ -675,11 +679,10 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             raise _Rejected("unknown key id")
         if type(key) is HmacKey:
             verify_hmac(token, header_segment, payload_segment, key)
-            claims = json_segment(payload_segment)
         else:
-            from .keys import verify_signature  # imported with the key pair already
-
-            claims = verify_signature(token, cast("PyJWK", key))
+            signed = len(header_segment) + 1 + len(payload_segment)
+            self._verify_pair(token[:signed].encode("ascii"), token[signed + 1 :], key, alg)
+        claims = json_segment(payload_segment)
         times = check_claims(claims, self._rules, time.time(), check_expiry=check_expiry)
         if not isinstance(claims["jti"], str) or not claims["jti"]:
             raise _Rejected("invalid jti claim")  # the store keys revocations on it
