@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -108,8 +109,14 @@ async def test_our_tokens_verify_in_joserfc(algorithm: str, with_iss_aud: bool) 
         jose_jwt.decode(f"{head}.{body[:-2]}AA.{signature}", verifying, algorithms=[algorithm])
 
 
+async def store_generation(provider: Any) -> str:
+    """The ``gen`` a cooperating issuer gets by recording the login in the shared store."""
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    return str(await provider.token_store.start_family("interop-family", "interop-r", expires))
+
+
 def documented_claims(**extra: Any) -> dict[str, Any]:
-    """Exactly what docs/jwt.md lists as required, and nothing else."""
+    """Exactly what docs/jwt.md lists as required (``gen`` passed in), and nothing else."""
     now = int(time.time())
     return {
         "sub": "bob",
@@ -129,8 +136,9 @@ async def test_joserfc_tokens_with_the_documented_claims_verify_in_fastsecure_jw
     header: dict[str, Any] = {"alg": algorithm}
     if algorithm not in HMAC:
         header["kid"] = provider.jwks()["keys"][0]["kid"]
+    gen = await store_generation(provider)
     token = jose_jwt.encode(
-        header, documented_claims(), jose_key(algorithm, material), algorithms=[algorithm]
+        header, documented_claims(gen=gen), jose_key(algorithm, material), algorithms=[algorithm]
     )
     result = await provider.authenticate({"access_token": token})
     assert result.success, result.metadata.get("error")
@@ -146,8 +154,10 @@ async def test_joserfc_tokens_with_iss_aud_and_scopes_verify_and_bad_ones_do_not
     key = jose_key(algorithm, material)
     header = {"alg": algorithm}
 
+    gen = await store_generation(provider)
+
     def mint(**extra: Any) -> str:
-        claims = {**documented_claims(iss=ISSUER, aud=AUDIENCE), **extra}
+        claims = {**documented_claims(iss=ISSUER, aud=AUDIENCE, gen=gen), **extra}
         return jose_jwt.encode(
             header, {k: v for k, v in claims.items() if v is not None}, key, algorithms=[algorithm]
         )
@@ -160,11 +170,16 @@ async def test_joserfc_tokens_with_iss_aud_and_scopes_verify_and_bad_ones_do_not
         {"exp": int(time.time()) - 60},
         {"token_type": "refresh"},
         {"sub": None},
+        {"gen": None},  # no store generation: refused (issue 20)
+        {"gen": "another"},
     ):
         assert not (await provider.authenticate({"access_token": mint(**bad)})).success, bad
     _, other_material = our_provider(algorithm)
     foreign = jose_jwt.encode(
-        header, documented_claims(), jose_key(algorithm, other_material), algorithms=[algorithm]
+        header,
+        documented_claims(gen=gen),
+        jose_key(algorithm, other_material),
+        algorithms=[algorithm],
     )
     assert not (await provider.authenticate({"access_token": foreign})).success
 
