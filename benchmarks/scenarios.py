@@ -173,11 +173,14 @@ def _protected_app(dependency: Any) -> Any:
     return app
 
 
-async def _fastsecure_jwt(patterns: int = 0, session_first: bool = False) -> Scenario:
+async def _fastsecure_jwt(
+    patterns: int = 0, session_first: bool = False, cache: int = 0
+) -> Scenario:
     from fastsecure import AuthenticationManager
     from fastsecure_jwt import JWTAuthenticationProvider
 
-    provider = JWTAuthenticationProvider(secret_key=SECRET)
+    # cache=0: every request verifies the token in full, as the first sight of a token does.
+    provider = JWTAuthenticationProvider(secret_key=SECRET, verified_cache_size=cache)
     manager = AuthenticationManager(autoload=False)
     manager.register_provider("jwt", provider)
     providers = ["jwt"]
@@ -206,6 +209,83 @@ async def fastsecure_jwt_10k() -> Scenario:
 
 async def fastsecure_jwt_any() -> Scenario:
     return await _fastsecure_jwt(session_first=True)
+
+
+async def fastsecure_jwt_repeated() -> Scenario:
+    """The same token on every request, the verified-token cache on (its default size)."""
+    return await _fastsecure_jwt(cache=1024)
+
+
+def _private_key(algorithm: str) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+async def _fastsecure_jwt_pair(algorithm: str, cache: int) -> Scenario:
+    """A key pair (RS256 2048-bit, ES256 P-256, EdDSA Ed25519) instead of the HMAC secret."""
+    from fastsecure import AuthenticationManager
+    from fastsecure_jwt import JWTAuthenticationProvider
+
+    provider = JWTAuthenticationProvider(
+        algorithm=algorithm, private_key=_private_key(algorithm), verified_cache_size=cache
+    )
+    manager = AuthenticationManager(autoload=False)
+    manager.register_provider("jwt", provider)
+    manager.add_requirement(PATH, providers=["jwt"], scopes=["read"])
+    issued = await provider.authenticate({"user_id": 1, "scopes": ["read"]})
+    assert issued.access_token
+    return Scenario(_protected_app(manager.requires_auth), _bearer(issued.access_token))
+
+
+async def fastsecure_jwt_rs256() -> Scenario:
+    return await _fastsecure_jwt_pair("RS256", cache=0)
+
+
+async def fastsecure_jwt_rs256_repeated() -> Scenario:
+    return await _fastsecure_jwt_pair("RS256", cache=1024)
+
+
+async def fastsecure_jwt_es256() -> Scenario:
+    return await _fastsecure_jwt_pair("ES256", cache=0)
+
+
+async def fastsecure_jwt_es256_repeated() -> Scenario:
+    return await _fastsecure_jwt_pair("ES256", cache=1024)
+
+
+async def fastsecure_jwt_eddsa() -> Scenario:
+    return await _fastsecure_jwt_pair("EdDSA", cache=0)
+
+
+async def fastsecure_jwt_eddsa_repeated() -> Scenario:
+    return await _fastsecure_jwt_pair("EdDSA", cache=1024)
+
+
+async def _fastsecure_resource(cache: int) -> Scenario:
+    """An external issuer's ES256 access token (RFC 9068), keys from its JWKS in memory."""
+    from fastsecure import AuthenticationManager
+    from fastsecure_resource.testing import LocalIssuer
+
+    issuer = LocalIssuer("https://issuer.bench.local/", algorithm="ES256")
+    provider = issuer.provider("https://api.bench.local", verified_cache_size=cache)
+    manager = AuthenticationManager(autoload=False)
+    manager.register_provider("resource", provider)
+    manager.add_requirement(PATH, providers=["resource"], scopes=["read"])
+    token = issuer.token_for(provider, sub="1", scopes=["read"], lifetime=3600)
+    return Scenario(_protected_app(manager.requires_auth), _bearer(token), aclose=provider.aclose)
+
+
+async def fastsecure_resource_es256() -> Scenario:
+    return await _fastsecure_resource(cache=0)
+
+
+async def fastsecure_resource_es256_repeated() -> Scenario:
+    return await _fastsecure_resource(cache=1024)
 
 
 async def _fastsecure_session(store: Any, cleanup: Callable[[], Awaitable[None]]) -> Scenario:
@@ -464,10 +544,35 @@ SCENARIOS: dict[str, Spec] = {
     "floor-httpbearer": Spec(
         floor_httpbearer, "hand-written, FastAPI's `HTTPBearer` + `jwt.decode`"
     ),
-    "fastsecure-jwt": Spec(fastsecure_jwt, "FastSecure JWT through `requires_auth`, scope check"),
+    "fastsecure-jwt": Spec(
+        fastsecure_jwt,
+        "FastSecure JWT through `requires_auth`, scope check, verified in full (first sight)",
+    ),
+    "fastsecure-jwt-repeated": Spec(
+        fastsecure_jwt_repeated,
+        "same token every request: verified-token cache hit + memory revocation check",
+    ),
     "fastsecure-jwt-10k": Spec(fastsecure_jwt_10k, "same, with 10,000 other path patterns"),
     "fastsecure-jwt-any": Spec(
         fastsecure_jwt_any, "same, ANY(session, jwt): the first provider has no credential"
+    ),
+    "fastsecure-jwt-rs256": Spec(fastsecure_jwt_rs256, "FastSecure JWT RS256, first sight"),
+    "fastsecure-jwt-rs256-repeated": Spec(
+        fastsecure_jwt_rs256_repeated, "FastSecure JWT RS256, repeated (cache hit)"
+    ),
+    "fastsecure-jwt-es256": Spec(fastsecure_jwt_es256, "FastSecure JWT ES256, first sight"),
+    "fastsecure-jwt-es256-repeated": Spec(
+        fastsecure_jwt_es256_repeated, "FastSecure JWT ES256, repeated (cache hit)"
+    ),
+    "fastsecure-jwt-eddsa": Spec(fastsecure_jwt_eddsa, "FastSecure JWT EdDSA, first sight"),
+    "fastsecure-jwt-eddsa-repeated": Spec(
+        fastsecure_jwt_eddsa_repeated, "FastSecure JWT EdDSA, repeated (cache hit)"
+    ),
+    "fastsecure-resource-es256": Spec(
+        fastsecure_resource_es256, "FastSecure resource server, issuer's ES256 token, first sight"
+    ),
+    "fastsecure-resource-es256-repeated": Spec(
+        fastsecure_resource_es256_repeated, "same, repeated (cache hit)"
     ),
     "fastsecure-session-memory": Spec(
         fastsecure_session_memory, "FastSecure session, memory store"
