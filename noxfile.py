@@ -65,11 +65,17 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or []), env=_pass_env())
 
 
+# Distributions a package's *tests* need besides core (never its runtime dependencies):
+# fastsecure-password's flows hand a login over to sessions in its tests.
+TEST_COMPANIONS = {"fastsecure-password": ["fastsecure-session"]}
+
+
 @nox.session
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def isolated(session: nox.Session, package: str) -> None:
     """A fresh venv with core plus one plugin only: its tests, then ``fastsecure plugins --check``."""
     wanted = ["fastsecure-core", package] if package != "fastsecure-core" else [package]
+    wanted += TEST_COMPANIONS.get(package, [])
     args = []
     for name in wanted:
         args += _editable(name)
