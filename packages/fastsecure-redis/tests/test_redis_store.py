@@ -129,15 +129,12 @@ def test_a_prefix_that_cannot_namespace_is_refused(prefix: str) -> None:
 
 
 def test_a_configured_store_without_prefix_fails_start_up() -> None:
+    """The type configuration builds by name refuses to start without a prefix."""
     from fastsecure import AuthenticationManager
 
+    factory = AuthenticationManager().plugins.get_type("session_store", "redis").factory
     with pytest.raises(ConfigurationError, match="prefix"):
-        AuthenticationManager.from_config(
-            {
-                "stores": {"main": {"type": "redis", "url": "redis://127.0.0.1:6379/0"}},
-                "providers": {"session": {"type": "session", "session_store": "main"}},
-            }
-        )
+        factory(url="redis://127.0.0.1:6379/0")
 
 
 async def test_two_apps_on_one_database_do_not_share_sessions(redis_url: str, prefix: str) -> None:
