@@ -78,10 +78,8 @@ def http_error(exc: Exception) -> HTTPException:
             headers={"Retry-After": "5"},
         )
     if isinstance(exc, PasswordRejectedError):
-        return HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {"reason": exc.reason, "message": str(exc)},
-        )
+        # 422 Unprocessable Content (RFC 9110 15.5.21): Starlette renamed the constant.
+        return HTTPException(422, {"reason": exc.reason, "message": str(exc)})
     if isinstance(exc, InvalidTokenError):
         return HTTPException(status.HTTP_400_BAD_REQUEST, str(exc))
     if isinstance(exc, WrongPasswordError):
