@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastsecure import AuthenticationResult, ConfigurationError
+from fastsecure.verified_cache import VerifiedTokenCache
 from fastsecure_resource import ResourceServerProvider
-from fastsecure_resource._cache import VerifiedTokenCache
 from fastsecure_resource.testing import LocalIssuer
 
 API = "https://api.example.test"

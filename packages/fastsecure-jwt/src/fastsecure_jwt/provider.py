@@ -42,8 +42,8 @@ from fastsecure.credentials import bearer_token
 from fastsecure.events import RefreshTokenReused
 from fastsecure.results import UserId, normalize_scopes
 from fastsecure.stores import AccessCheck, Rotation
+from fastsecure.verified_cache import DEFAULT_SIZE, VerifiedTokenCache
 
-from ._cache import DEFAULT_SIZE, VerifiedTokenCache
 from ._jws import (
     HMAC_ALGORITHMS,
     HMAC_MIN_BYTES,

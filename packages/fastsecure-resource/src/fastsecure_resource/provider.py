@@ -35,8 +35,8 @@ from fastsecure import (
     FailureReason,
 )
 from fastsecure.credentials import bearer_token
+from fastsecure.verified_cache import DEFAULT_SIZE, VerifiedTokenCache
 
-from ._cache import DEFAULT_SIZE, VerifiedTokenCache
 from ._http import ClientHolder, check_url
 from .claims import SCOPE, ClaimPath, as_path, scopes_from, strings
 from .exceptions import IssuerUnavailableError, TokenRejectedError

@@ -1,4 +1,4 @@
-"""A bounded cache of verified tokens, keyed by the exact token string (as fastsecure-jwt's).
+"""A bounded cache of verified tokens, keyed by the exact token string (jwt and resource share it).
 
 A client presents the same access token on every request for its lifetime; the
 signature, the decoding and the claim checks of that string give the same answer every
