@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import inspect
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -267,11 +268,25 @@ class TokenStore(ABC):
     together. The methods below have defaults built on the four abstract ones, so an
     older custom store keeps working, but without this protection; ``loss_safe`` says
     whether a store overrides them (first-party stores do).
+
+    **Ending a user's logins.** A password reset must end every login of the user, and a
+    token names its family, not its user's other families. So :meth:`start_family` also
+    records whose family it is (``user_id``), and :meth:`revoke_user_families` ends every
+    live family of that user. The rule, for a family started while a revoke runs: it is
+    either ended by that revoke or still listed for the user afterwards, so the next
+    revoke ends it; a family whose ``start_family`` returned before the revoke began is
+    always ended. Index entries expire with their family (rotation renews both). Stores
+    that do this set ``tracks_users`` (first-party stores do); for any other,
+    :func:`records_users` is False and a provider asked to end a user's tokens refuses
+    instead of reporting nothing ended.
     """
 
     store_type: ClassVar[str] = "custom"
     loss_safe: ClassVar[bool] = False
     """True when the store implements generations and allow-listed families itself."""
+    tracks_users: ClassVar[bool] = False
+    """True when :meth:`start_family` records each family's user and
+    :meth:`revoke_user_families` ends them (a password reset's "log out everywhere")."""
 
     @abstractmethod
     async def revoke_token(self, jti: str, expires_at: datetime) -> None:
@@ -296,11 +311,23 @@ class TokenStore(ABC):
         Two concurrent calls with the same id must never both get True.
         """
 
-    async def start_family(self, family_id: str, refresh_jti: str, expires_at: datetime) -> str:
+    async def start_family(
+        self,
+        family_id: str,
+        refresh_jti: str,
+        expires_at: datetime,
+        *,
+        user_id: UserId | None = None,
+    ) -> str:
         """Record a new login: ``family_id`` is live until ``expires_at``, ``refresh_jti`` current.
 
         Creates the generation marker when the store has none (one atomic
-        create-if-absent), in the same step where the backend allows it.
+        create-if-absent), in the same step where the backend allows it. With ``user_id``
+        a store that ``tracks_users`` also lists the family under ``str(user_id)``, in the
+        same step, until the family expires (:meth:`rotate_refresh` renews the entry).
+        Providers pass ``user_id`` only to stores whose ``start_family`` accepts it
+        (:func:`records_users`), so a custom store that overrides the older
+        three-argument form keeps working.
 
         Returns:
             The store's generation, for the tokens of this login to carry. The default
@@ -348,6 +375,24 @@ class TokenStore(ABC):
         await self.revoke_family(family_id, revoked_until)
         return Rotation.REUSED
 
+    async def revoke_user_families(self, user_id: UserId, revoked_until: datetime) -> int:
+        """End every live family that :meth:`start_family` listed for ``str(user_id)``.
+
+        Each family is revoked until ``revoked_until`` (its access tokens fail
+        :meth:`check_access`, its refresh token :meth:`rotate_refresh`) and leaves the
+        allow-list and the user's index, atomically with respect to :meth:`start_family`
+        and :meth:`rotate_refresh` (see the class docs for the rule). Families of other
+        users, and the user's later logins, are untouched.
+
+        Returns:
+            How many live families were ended.
+
+        Raises:
+            NotImplementedError: the store keeps no index from users to families (the
+                default); ``tracks_users`` is False.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no index of users' families")
+
     async def new_generation(self) -> str:
         """Start a new generation: every token issued before is refused from now on.
 
@@ -364,3 +409,23 @@ class TokenStore(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by design
         """Release connections; called on application shutdown."""
+
+
+def records_users(store: TokenStore) -> bool:
+    """Whether ``store`` can end a user's families (``TokenStore.revoke_user_families``).
+
+    It needs ``tracks_users`` and a ``start_family`` that takes ``user_id``: a subclass
+    of a first-party store that overrides ``start_family`` in the older three-argument
+    form inherits ``tracks_users`` but records nobody; checking the signature too keeps
+    a "log out everywhere" from missing its logins silently.
+    """
+    if not store.tracks_users:
+        return False
+    try:
+        parameters = inspect.signature(store.start_family).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        (p.name == "user_id" and p.kind is not p.POSITIONAL_ONLY) or p.kind is p.VAR_KEYWORD
+        for p in parameters
+    )

@@ -33,6 +33,11 @@ JSON value up to at least 256 KiB, and ``create_session_limited`` is atomic (200
 concurrent calls for one user leave exactly ``max_sessions`` sessions). The expiry tests
 sleep about a second each: expiry is real, never simulated.
 
+A token store also lists each family under its user (``start_family(..., user_id=)``) and
+ends them all in ``revoke_user_families`` (a password reset). Override
+``indexed_families`` to say how many index entries your store holds for a user, so the
+suite can check that expired ones are cleaned up (the check is skipped without it).
+
 Both suites also check that losing data never logs anyone back in: override
 ``lose_session_data`` / ``lose_token_data`` to make your store forget everything it holds
 (the defaults build a new object of the store's class, which is what a restart does to an
@@ -58,8 +63,17 @@ from typing import Any
 import pytest
 
 from ..exceptions import StoreUnavailableError
+from ..memory_tokens import MemoryTokenStore
 from ..results import UserId
-from ..stores import AccessCheck, Rotation, SessionRecord, SessionStore, TokenStore, utcnow
+from ..stores import (
+    AccessCheck,
+    Rotation,
+    SessionRecord,
+    SessionStore,
+    TokenStore,
+    records_users,
+    utcnow,
+)
 
 # Characters that are special somewhere: Redis glob patterns, SQL LIKE and quoting,
 # URL encoding, path separators, whitespace and non-ASCII.
@@ -609,12 +623,142 @@ class TokenStoreConformance:
             family, jti, self.new_id(), generation, self.expiry(), self.expiry()
         )
 
+    async def login_as(
+        self, store: TokenStore, user_id: UserId, seconds: float = 3600
+    ) -> tuple[str, str, str]:
+        """Start a family of ``user_id`` live ``seconds``: ``(family, refresh jti, generation)``."""
+        family, refresh = self.new_id(), self.new_id()
+        generation = await store.start_family(
+            family, refresh, self.expiry(seconds), user_id=user_id
+        )
+        return family, refresh, generation
+
+    async def indexed_families(self, store: TokenStore, user_id: str) -> int | None:
+        """How many index entries ``store`` holds for ``user_id``, live or not yet cleaned.
+
+        Override for your store; ``None`` (the default, except for the core's memory
+        store) skips the checks that need it.
+        """
+        if isinstance(store, MemoryTokenStore):
+            return len(store._by_user.get(user_id, ()))
+        return None
+
+    async def is_live(self, store: TokenStore, family: str, generation: str) -> bool:
+        """Whether an access token of ``family`` passes."""
+        return await store.check_access(self.new_id(), family, generation) is AccessCheck.VALID
+
     async def test_store_is_loss_safe(self, token_store: TokenStore) -> None:
         assert token_store.loss_safe, (
             f"{type(token_store).__name__} keeps the deny-list defaults: a store that loses "
             "data would let revoked tokens back in (implement start_family, check_access, "
             "rotate_refresh, new_generation and set loss_safe = True)"
         )
+
+    async def test_store_tracks_users(self, token_store: TokenStore) -> None:
+        assert records_users(token_store), (
+            f"{type(token_store).__name__} cannot end a user's logins: a password reset "
+            "would leave their refresh tokens alive (accept start_family(..., user_id=), "
+            "implement revoke_user_families and set tracks_users = True)"
+        )
+
+    async def test_revoke_user_families(self, token_store: TokenStore) -> None:
+        rotated, first, generation = await self.login_as(token_store, "alice")
+        second = self.new_id()
+        assert (
+            await token_store.rotate_refresh(
+                rotated, first, second, generation, self.expiry(), self.expiry()
+            )
+            is Rotation.ROTATED
+        )
+        other, other_refresh, _ = await self.login_as(token_store, "alice")
+        logged_out, _, _ = await self.login_as(token_store, "alice")
+        await token_store.revoke_family(logged_out, self.expiry())
+        bob, bob_refresh, _ = await self.login_as(token_store, "bob")
+        anonymous, anonymous_refresh, _ = await self.login(token_store)
+
+        ended = await token_store.revoke_user_families("alice", self.expiry())
+        assert ended == 2, f"alice had 2 live families (one logged out already), {ended} ended"
+        for family, refresh in ((rotated, second), (other, other_refresh)):
+            verdict = await token_store.check_access(self.new_id(), family, generation)
+            assert verdict is AccessCheck.REVOKED, "an access token outlived its user's revoke"
+            outcome = await self.rotate(token_store, family, refresh, generation)
+            assert outcome is Rotation.REVOKED, "a refresh token outlived its user's revoke"
+        for family, refresh in ((bob, bob_refresh), (anonymous, anonymous_refresh)):
+            assert await self.is_live(token_store, family, generation), "another user's login"
+            assert await self.rotate(token_store, family, refresh, generation) is (Rotation.ROTATED)
+        assert await token_store.revoke_user_families("alice", self.expiry()) == 0
+        assert await token_store.revoke_user_families("nobody", self.expiry()) == 0
+
+        later, later_refresh, _ = await self.login_as(token_store, "alice")
+        assert await self.is_live(token_store, later, generation), "a login after the revoke"
+        assert await self.rotate(token_store, later, later_refresh, generation) is (
+            Rotation.ROTATED
+        )
+        assert await token_store.revoke_user_families("alice", self.expiry()) == 1
+        assert await self.is_live(token_store, bob, generation)
+
+    async def test_user_ids_are_compared_as_text(self, token_store: TokenStore) -> None:
+        number, _, generation = await self.login_as(token_store, 42)
+        text, _, _ = await self.login_as(token_store, "42")
+        assert await token_store.revoke_user_families(42, self.expiry()) == 2
+        for family in (number, text):
+            assert not await self.is_live(token_store, family, generation)
+        base = self.new_id()
+        families = {}
+        for suffix in ODD_ID_SUFFIXES:
+            families[suffix] = (await self.login_as(token_store, base + suffix))[0]
+        assert await token_store.revoke_user_families(base + "*", self.expiry()) == 1
+        assert await token_store.revoke_user_families(base + "%", self.expiry()) == 1
+        for suffix, family in families.items():
+            ended = suffix in ("*", "%")
+            assert await self.is_live(token_store, family, generation) is not ended, suffix
+
+    async def test_a_login_during_a_revoke_is_ended_or_still_listed(
+        self, token_store: TokenStore
+    ) -> None:
+        user = self.new_id()
+        await self.login_as(token_store, user)
+        outcomes = await asyncio.gather(
+            *(self.login_as(token_store, user) for _ in range(15)),
+            token_store.revoke_user_families(user, self.expiry()),
+            *(self.login_as(token_store, user) for _ in range(15)),
+        )
+        logins = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
+        first = next(outcome for outcome in outcomes if isinstance(outcome, int))
+        survivors = [f for f, _, g in logins if await self.is_live(token_store, f, g)]
+        assert first + len(survivors) == 31, "every login is ended by the revoke or outlives it"
+        assert await token_store.revoke_user_families(user, self.expiry()) == len(survivors), (
+            "a login that outlived a revoke must still be listed for the next one"
+        )
+        for family, refresh, generation in logins:
+            assert not await self.is_live(token_store, family, generation)
+            assert await self.rotate(token_store, family, refresh, generation) is (Rotation.REVOKED)
+
+    async def test_user_index_entries_expire_with_their_family(
+        self, token_store: TokenStore
+    ) -> None:
+        user, gone = self.new_id(), self.new_id()
+        _, _, generation = await self.login_as(token_store, user, _EXPIRY.total_seconds())
+        renewed, refresh, _ = await self.login_as(token_store, user, _EXPIRY.total_seconds())
+        # Rotation renews the family and its index entry with it.
+        assert (
+            await token_store.rotate_refresh(
+                renewed, refresh, self.new_id(), generation, self.expiry(), self.expiry()
+            )
+            is Rotation.ROTATED
+        )
+        await self.login_as(token_store, gone, _EXPIRY.total_seconds())
+        await asyncio.sleep(_EXPIRY_WAIT)
+        removed = await token_store.cleanup_expired_tokens()
+        assert isinstance(removed, int) and removed >= 0
+        for who, expected in ((user, 1), (gone, 0)):
+            held = await self.indexed_families(token_store, who)
+            assert held is None or held == expected, f"{held} index entries, {expected} live"
+        assert await token_store.revoke_user_families(user, self.expiry()) == 1, (
+            "the rotated family is the user's one live login; the expired one is not counted"
+        )
+        assert not await self.is_live(token_store, renewed, generation)
+        assert await token_store.revoke_user_families(gone, self.expiry()) == 0
 
     async def test_generation_is_created_once(self, token_store: TokenStore) -> None:
         starts = await asyncio.gather(*(self.login(token_store) for _ in range(20)))
@@ -836,7 +980,11 @@ def _store_calls(store: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
                 "is_revoked": lambda: store.is_revoked("jti", "family"),
                 "consume_refresh_token": lambda: store.consume_refresh_token("rt", later),
                 "cleanup_expired_tokens": store.cleanup_expired_tokens,
-                "start_family": lambda: store.start_family("family", "rt", later),
+                "start_family": lambda: (
+                    store.start_family("family", "rt", later, user_id=1)
+                    if records_users(store)
+                    else store.start_family("family", "rt", later)
+                ),
                 "check_access": lambda: store.check_access("jti", "family", "generation"),
                 "rotate_refresh": lambda: store.rotate_refresh(
                     "family", "rt", "rt2", "generation", later, later
@@ -844,6 +992,8 @@ def _store_calls(store: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
                 "new_generation": store.new_generation,
             }
         )
+        if records_users(store):
+            calls["revoke_user_families"] = lambda: store.revoke_user_families(1, later)
     return calls
 
 
@@ -867,6 +1017,7 @@ STORE_METHODS = (
     "check_access",
     "rotate_refresh",
     "new_generation",
+    "revoke_user_families",
 )
 
 
