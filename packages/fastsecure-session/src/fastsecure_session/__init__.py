@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .cookies import set_session_cookie as set_session_cookie
     from .csrf import CsrfGuard as CsrfGuard
     from .csrf import csrf_token as csrf_token
+    from .provider import FactorError as FactorError
     from .provider import SessionAuthenticationProvider as SessionAuthenticationProvider
     from .provider import SessionInfo as SessionInfo
     from .store import MemorySessionStore as MemorySessionStore
@@ -30,6 +31,7 @@ else:
             "set_session_cookie": ".cookies",
             "CsrfGuard": ".csrf",
             "csrf_token": ".csrf",
+            "FactorError": ".provider",
             "SessionAuthenticationProvider": ".provider",
             "SessionInfo": ".provider",
             "MemorySessionStore": ".store",
@@ -38,6 +40,7 @@ else:
 
 __all__ = [
     "CsrfGuard",
+    "FactorError",
     "MemorySessionStore",
     "SessionAuthenticationProvider",
     "SessionInfo",

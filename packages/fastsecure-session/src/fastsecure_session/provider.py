@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,8 +47,14 @@ logger = logging.getLogger("fastsecure.session")
 _T = TypeVar("_T")
 
 LimitPolicy = Literal["evict_oldest", "refuse"]
+# What the session records about the factors of the login (RFC 8176 methods, when each was
+# last used, the latest of them): written only from factor results (login ``factors``,
+# :meth:`SessionAuthenticationProvider.step_up`), never from caller metadata.
+FACTOR_KEYS = frozenset({"amr", "amr_times", "auth_time"})
 # Keys the provider owns in a session's metadata; login metadata cannot override them.
-RESERVED_KEYS = frozenset({"ip_address", "user_agent", "scopes", "created_at", "last_seen"})
+RESERVED_KEYS = (
+    frozenset({"ip_address", "user_agent", "scopes", "created_at", "last_seen"}) | FACTOR_KEYS
+)
 MAX_SESSION_ID_LENGTH = 512
 _MAX_TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -75,6 +82,82 @@ class SessionInfo:
             "expires_at": _iso(self.expires_at),
             "current": self.current,
         }
+
+
+class FactorError(ValueError):
+    """A factor result that cannot be recorded: unsuccessful, another user's, or no ``amr``."""
+
+
+def _same_user(a: object, b: object) -> bool:
+    """Equal ids of the same type: ``1`` and ``"1"`` (or ``True``) are different users."""
+    return a is not None and type(a) is type(b) and a == b
+
+
+def _factor_times(factors: Iterable[object], user_id: UserId) -> dict[str, int | float]:
+    """Method -> when it was used, from successful factor results for ``user_id``.
+
+    A result reports ``metadata["amr"]`` (RFC 8176 methods) and ``metadata["auth_time"]``
+    (epoch seconds; the time of recording when absent). A time in the future is taken as
+    now: it would otherwise keep the factor fresh for ever.
+    """
+    now = time.time()
+    times: dict[str, int | float] = {}
+    for factor in factors:
+        if not isinstance(factor, AuthenticationResult) or not factor.success:
+            raise FactorError("only a successful factor check can be recorded")
+        if not _same_user(factor.user_id, user_id):
+            raise FactorError("the factor was checked for another user")
+        methods = factor.metadata.get("amr")
+        if (
+            not isinstance(methods, list | tuple)
+            or not methods
+            or not all(isinstance(m, str) and m for m in methods)
+        ):
+            raise FactorError("a factor result must name its methods in metadata['amr']")
+        when = factor.metadata.get("auth_time", now)
+        if isinstance(when, bool) or not isinstance(when, int | float):
+            raise FactorError("metadata['auth_time'] must be seconds since the epoch")
+        when = min(when, int(now))
+        for method in methods:
+            times[method] = max(times.get(method, when), when)
+    return times
+
+
+def _recorded_times(metadata: dict[str, Any]) -> dict[str, int | float]:
+    """The factor times a session already holds (``amr_times``, else ``auth_time``)."""
+    raw = metadata.get("amr_times")
+    times: dict[str, int | float] = {}
+    if isinstance(raw, dict):
+        for method, when in raw.items():
+            if isinstance(method, str) and isinstance(when, int | float):
+                times[method] = when
+    default = metadata.get("auth_time")
+    methods = metadata.get("amr")
+    if isinstance(methods, list) and isinstance(default, int | float):
+        for method in methods:
+            if isinstance(method, str):
+                times.setdefault(method, default)
+    return times
+
+
+def _factor_claims(times: dict[str, int | float]) -> dict[str, Any]:
+    return {"amr": sorted(times), "amr_times": dict(times), "auth_time": max(times.values())}
+
+
+def _custom_metadata(custom: dict[str, Any]) -> dict[str, Any]:
+    """Login metadata without the provider's keys, one level down for factor keys too.
+
+    Core reads ``amr``/``auth_time`` from a result's metadata and from each dict in it
+    (:func:`fastsecure.engine.factors_of`), so a nested copy would count as a factor.
+    """
+    out: dict[str, Any] = {}
+    for key, value in custom.items():
+        if key in RESERVED_KEYS:
+            continue
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in FACTOR_KEYS}
+        out[key] = value
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -220,9 +303,15 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         """Verify ``{"session_id": ...}``, or log in with ``{"user_id": ..., ...}``.
 
         A login takes ``user_id`` and optionally ``ip_address``, ``user_agent``,
-        ``scopes`` and ``metadata`` (custom values, returned at the top level of the
-        result's metadata). Raises :class:`~fastsecure.StoreUnavailableError` when the
-        store cannot answer.
+        ``scopes``, ``metadata`` (custom values, returned at the top level of the result's
+        metadata) and ``factors``: the successful results of the checks that proved this
+        login (a password, a TOTP code, a passkey), each with ``metadata["amr"]`` and
+        ``metadata["auth_time"]``. The session records them as ``amr``, ``amr_times`` and
+        ``auth_time``, what factor requirements (``factors=``, ``max_age=``) read; those
+        keys in ``metadata`` are dropped, so a caller cannot claim factors nobody checked.
+        Raises :class:`FactorError` for a factor that is not a successful result for
+        ``user_id``, and :class:`~fastsecure.StoreUnavailableError` when the store cannot
+        answer.
         """
         if "session_id" in credentials:
             return await self._verify(credentials["session_id"])
@@ -242,9 +331,15 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         custom = credentials.get("metadata") or {}
         if not isinstance(custom, dict):
             return self._fail("metadata must be a dict")
+        factors = credentials.get("factors") or ()
+        if isinstance(factors, AuthenticationResult) or not isinstance(factors, list | tuple):
+            raise FactorError("factors must be a list of AuthenticationResult")
+        times = _factor_times(factors, user_id)
         now = utcnow()
         expires_at = now + self.session_timeout
-        metadata = {k: v for k, v in custom.items() if k not in RESERVED_KEYS}
+        metadata = _custom_metadata(custom)
+        if times:
+            metadata.update(_factor_claims(times))
         metadata.update(
             ip_address=credentials.get("ip_address"),
             user_agent=credentials.get("user_agent"),
@@ -506,6 +601,48 @@ class SessionAuthenticationProvider(AuthenticationProvider):
             return self._fail("the session could not be rotated")
         await self.emit_event(SessionRotated(provider=self.provider_name, user_id=user_id))
         metadata = {k: v for k, v in (record.get("metadata") or {}).items() if k != "last_seen"}
+        metadata["scopes"] = normalize_scopes(metadata.get("scopes"))
+        return self._success(user_id, new_id, record["expires_at"], metadata)
+
+    async def step_up(self, session_id: str, factor: AuthenticationResult) -> AuthenticationResult:
+        """Record a factor just checked on a live session, under a new session id.
+
+        ``factor`` is the successful result of the check (a TOTP code, a passkey, a
+        password typed again) for the session's user. The session keeps its user, scopes,
+        lifetime and metadata; its ``amr`` becomes the sorted union, ``amr_times`` keeps
+        each method's latest use and ``auth_time`` the latest of all. The id rotates (the
+        old one stops working), so an id fixed or stolen before the step-up gains
+        nothing; set the new one with :meth:`set_cookie`. A session that is not live (or
+        is stepped up twice at once) gives a failed result.
+
+        Raises:
+            FactorError: ``factor`` is not a successful result for the session's user.
+            StoreUnavailableError: the store cannot answer.
+        """
+        record, error = await self._live_record(session_id)
+        if record is None:
+            return self._fail(error)
+        user_id: UserId = record["user_id"]
+        added = _factor_times([factor], user_id)  # refused before anything changes
+        times = _recorded_times(record.get("metadata") or {})
+        for method, when in added.items():
+            times[method] = max(times.get(method, when), when)
+        metadata = {**(record.get("metadata") or {}), **_factor_claims(times)}
+        new_id = self.store.generate_session_id(user_id)
+        # Rotate first: were the factor written first and the rotation to fail, the old id
+        # (perhaps fixed by an attacker) would carry it.
+        if not await self._store("rotate_session", self.store.rotate_session(session_id, new_id)):
+            return self._fail("the session could not be rotated")
+        if not await self._store("update_session", self.store.update_session(new_id, metadata)):
+            return self._fail("the session ended during the step-up")
+        await self.emit_event(
+            SessionRotated(
+                provider=self.provider_name,
+                user_id=user_id,
+                detail={"reason": "step_up", "amr": sorted(added)},
+            )
+        )
+        metadata = {k: v for k, v in metadata.items() if k != "last_seen"}
         metadata["scopes"] = normalize_scopes(metadata.get("scopes"))
         return self._success(user_id, new_id, record["expires_at"], metadata)
 
