@@ -82,6 +82,8 @@ async def test_writes_that_end_something_wait_for_the_replica(
     assert time.monotonic() - started < 3.0  # wait_timeout + a margin for a busy machine
     with pytest.raises(StoreUnavailableError):
         await durable_store.delete_user_sessions(1)
+    with pytest.raises(StoreUnavailableError):
+        await durable_store.revoke_user_families(1, later)
     # Reads and logins do not wait: they stay available.
     assert await durable_store.check_access("other", None, generation) is AccessCheck.VALID
     assert await durable_store.start_family("fam2", "rt", later) == generation

@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fastsecure import ConfigurationError, SessionStore, StoreUnavailableError, TokenStore
-from fastsecure.stores import hash_session_id, utcnow
+from fastsecure.stores import Rotation, hash_session_id, utcnow
 from fastsecure.testing import assert_plugin_discovered
 from fastsecure.testing.conformance import (
     SessionStoreConformance,
@@ -62,6 +62,12 @@ def test_importable_from_fastsecure() -> None:
     assert RedisSessionStore.store_type == "redis"
 
 
+async def indexed_families(store: TokenStore, user_id: str) -> int:
+    """Entries in the user's family index (ZCARD: live or not yet pruned)."""
+    assert isinstance(store, RedisSessionStore)
+    return int(await store.client.zcard(store.user_families_key_name(user_id)))
+
+
 async def forget_prefix(store: Any) -> Any:
     """The store's data lost: every key under its prefix deleted (never the shared server)."""
     assert isinstance(store, RedisSessionStore)
@@ -85,6 +91,9 @@ class TestRedisSessionStoreConformance(SessionStoreConformance):
 class TestRedisTokenStoreConformance(TokenStoreConformance):
     async def lose_token_data(self, store: TokenStore) -> TokenStore:
         return await forget_prefix(store)  # type: ignore[no-any-return]
+
+    async def indexed_families(self, store: TokenStore, user_id: str) -> int:
+        return await indexed_families(store, user_id)
 
     @pytest.fixture
     async def token_store(self, store: RedisSessionStore) -> RedisSessionStore:
@@ -386,6 +395,53 @@ async def test_is_revoked_is_one_exists(redis_server: Any) -> None:
     assert calls == {"exists": 20}, calls
 
 
+async def test_a_users_logins_are_ended_by_one_script(redis_server: Any) -> None:
+    store = RedisSessionStore(redis_server.url, prefix="p:")
+    observer = Redis.from_url(redis_server.url)
+    later = utcnow() + timedelta(hours=1)
+    try:
+        await store.start_family("warm", "rt", later, user_id=1)
+        await store.revoke_user_families("nobody", later)  # loads the script
+        before = await commandstats(observer)
+        for n in range(5):
+            await store.start_family(f"family-{n}", "rt", later, user_id=1)
+        assert await store.revoke_user_families(1, later) == 6
+        after = await commandstats(observer)
+    finally:
+        await observer.aclose()
+        await store.aclose()
+    calls = delta(before, after)
+    calls.pop("info", None)
+    # EVALSHA, and the commands the scripts run: no round trip per family from the client.
+    assert calls.pop("evalsha") == 6, calls
+    scripted = {"get", "set", "del", "zadd", "zrange", "zremrangebyscore", "pttl", "pexpire"}
+    assert set(calls) <= scripted, calls
+
+
+async def test_user_family_keys_live_with_the_family(store: RedisSessionStore) -> None:
+    soon, later = utcnow() + timedelta(seconds=60), utcnow() + timedelta(hours=1)
+    generation = await store.start_family("fam", "rt1", soon, user_id=42)
+    index = store.user_families_key_name(42)
+    assert index == store.user_families_key_name("42")
+    assert index.startswith(store.generation_key_name.removesuffix("gen"))
+    owner = store.generation_key_name.removesuffix("gen") + "o:fam"
+    assert await store.client.get(owner) == b"42"
+    assert 50_000 < await store.client.pttl(index) <= 60_000
+    assert 50_000 < await store.client.pttl(owner) <= 60_000
+    # A rotation renews the family, and its owner and index entry with it.
+    assert await store.rotate_refresh("fam", "rt1", "rt2", generation, later, later) is (
+        Rotation.ROTATED
+    )
+    assert 3590_000 < await store.client.pttl(index) <= 3600_000
+    assert 3590_000 < await store.client.pttl(owner) <= 3600_000
+    score = await store.client.zscore(index, "fam")
+    assert abs(score - later.timestamp() * 1000) < 5_000
+    # A logout unlists it; the index goes with its last family.
+    await store.revoke_family("fam", later)
+    assert await store.client.exists(index, owner) == 0
+    assert await store.revoke_user_families(42, later) == 0
+
+
 # --- failure ------------------------------------------------------------------------------
 
 
@@ -402,7 +458,6 @@ class TestUnreachableRedis(StoreFailureConformance):
     """Nothing listens: every method is a 503, within socket_timeout and a margin."""
 
     failure_bound = 0.2 + 0.5
-    answers_without_backend = ("cleanup_expired_tokens",)  # entries expire natively
 
     @pytest.fixture
     async def failing_store(self, dead_store: RedisSessionStore) -> RedisSessionStore:
@@ -413,7 +468,6 @@ class TestPausedRedis(StoreFailureConformance):
     """The server accepts but answers nothing (CLIENT PAUSE): 503 within the deadline."""
 
     failure_bound = 0.3 + 0.5
-    answers_without_backend = ("cleanup_expired_tokens",)
 
     @pytest.fixture
     async def failing_store(self, redis_server: Any) -> AsyncIterator[RedisSessionStore]:
@@ -505,6 +559,9 @@ class TestRedisClusterTokenStoreConformance(TokenStoreConformance):
     async def lose_token_data(self, store: TokenStore) -> TokenStore:
         return await forget_prefix(store)  # type: ignore[no-any-return]
 
+    async def indexed_families(self, store: TokenStore, user_id: str) -> int:
+        return await indexed_families(store, user_id)
+
     @pytest.fixture
     async def token_store(
         self, redis_cluster: Any, prefix: str
@@ -513,6 +570,19 @@ class TestRedisClusterTokenStoreConformance(TokenStoreConformance):
         yield RedisSessionStore(client=client, prefix=prefix)
         await delete_prefix(client, prefix)
         await client.aclose()
+
+
+async def test_cluster_keeps_user_families_in_the_token_slot(
+    cluster_store: RedisSessionStore,
+) -> None:
+    client = cluster_store.client
+    assert isinstance(client, RedisCluster)
+    later = utcnow() + timedelta(hours=1)
+    for user in range(10):
+        await cluster_store.start_family(f"f{user}", "rt", later, user_id=user)
+        token_node = client.get_node_from_key(cluster_store.generation_key_name)
+        assert client.get_node_from_key(cluster_store.user_families_key_name(user)) is token_node
+    assert await cluster_store.revoke_user_families(3, later) == 1
 
 
 async def test_cluster_spreads_users_over_the_masters(cluster_store: RedisSessionStore) -> None:

@@ -149,7 +149,23 @@ return 1
 
 # --- token state ----------------------------------------------------------------------
 # Every token key shares one hash tag, so the generation marker and the entries it guards
-# live (and are lost) together, and each script runs on one Cluster node.
+# live (and are lost) together, and each script runs on one Cluster node. A family's keys
+# are ``<tokens>a:<family>`` (allow-list: its current refresh jti), ``f:`` (revoked) and
+# ``o:`` (its user, as text); ``uf:<user>`` is a user's index, a sorted set of family ids
+# scored by expiry (ms). Scripts derive a family's or a user's keys from the token prefix
+# (``ARGV``), in the declared keys' slot. The index lives as long as its longest family.
+
+_FAMILY_HELPERS = """
+local tokens = ARGV[1]
+-- The family leaves its user's index (logout, reuse): the index lists live logins.
+local function unlist(owner_key, family)
+  local owner = redis.call('GET', owner_key)
+  if owner then
+    redis.call('ZREM', tokens .. 'uf:' .. owner, family)
+    redis.call('DEL', owner_key)
+  end
+end
+"""
 
 START_FAMILY = """
 -- KEYS: generation, family (allow-list). ARGV: candidate generation, refresh jti, ttl ms.
@@ -159,25 +175,91 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return redis.call('GET', KEYS[1])
 """
 
-ROTATE_REFRESH = """
--- KEYS: generation, family (allow-list), family revocation.
--- ARGV: token generation, presented jti, new jti, family ttl ms, revocation ttl ms.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'stale' end
+START_USER_FAMILY = """
+-- KEYS: generation, family (allow-list), family owner, user index.
+-- ARGV: candidate generation, refresh jti, ttl ms, user, family id, expiry ms, prune ms.
+-- START_FAMILY, and the family listed under its user in the same step: a revoke of the
+-- user runs wholly before (the family is live, listed) or after (it is ended).
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+-- Entries past their expiry by more than any clock skew go (O(log n)); the rest stay
+-- for cleanup, which checks each against its family key instead of a clock.
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[7])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
+end
+return redis.call('GET', KEYS[1])
+"""
+
+ROTATE_REFRESH = (
+    _FAMILY_HELPERS
+    + """
+-- KEYS: generation, family (allow-list), family revocation, family owner.
+-- ARGV: token prefix, token generation, presented jti, new jti, family ttl ms,
+-- revocation ttl ms, family id, new expiry ms.
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 'stale' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'revoked' end
 local current = redis.call('GET', KEYS[2])
 if not current then return 'unknown' end
-if current ~= ARGV[2] then
+if current ~= ARGV[3] then
   redis.call('DEL', KEYS[2])
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[6])
+  unlist(KEYS[4], ARGV[7])
   return 'reused'
 end
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
+-- The family lives on: so do its owner and its entry in the user's index.
+local owner = redis.call('GET', KEYS[4])
+if owner then
+  redis.call('PEXPIRE', KEYS[4], ARGV[5])
+  local index = tokens .. 'uf:' .. owner
+  redis.call('ZADD', index, ARGV[8], ARGV[7])
+  if redis.call('PTTL', index) < tonumber(ARGV[5]) then
+    redis.call('PEXPIRE', index, ARGV[5])
+  end
+end
 return 'rotated'
 """
+)
 
-REVOKE_FAMILY = """
--- KEYS: family (allow-list), family revocation. ARGV: revocation ttl ms.
+REVOKE_FAMILY = (
+    _FAMILY_HELPERS
+    + """
+-- KEYS: family (allow-list), family revocation, family owner.
+-- ARGV: token prefix, revocation ttl ms, family id.
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+unlist(KEYS[3], ARGV[3])
 return 1
+"""
+)
+
+REVOKE_USER = """
+-- KEYS: user index. ARGV: token prefix, revocation ttl ms.
+-- Every listed family is revoked (its access tokens too, even where the allow-list entry
+-- already expired) and forgotten; returns how many were still live logins.
+local tokens, ended = ARGV[1], 0
+for _, family in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  ended = ended + redis.call('DEL', tokens .. 'a:' .. family)
+  redis.call('SET', tokens .. 'f:' .. family, '1', 'PX', ARGV[2])
+  redis.call('DEL', tokens .. 'o:' .. family)
+end
+redis.call('DEL', KEYS[1])
+return ended
+"""
+
+PRUNE_USER = """
+-- KEYS: user index. ARGV: token prefix. Drops families whose allow-list entry is gone
+-- (expired, ended); returns how many.
+local tokens, removed = ARGV[1], 0
+for _, family in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', tokens .. 'a:' .. family) == 0 then
+    redis.call('ZREM', KEYS[1], family)
+    redis.call('DEL', tokens .. 'o:' .. family)
+    removed = removed + 1
+  end
+end
+return removed
 """

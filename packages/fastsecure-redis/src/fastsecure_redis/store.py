@@ -55,6 +55,9 @@ DEFAULT_TAG = "-"
 _TAGGED_ID = re.compile(r"\A[A-Za-z0-9_-]+\.([0-9a-f]{10})")
 _HANDLE = re.compile(r"\A(-|[0-9a-f]{10}):([0-9a-f]{64})\Z")
 _STAMP_WIDTH = 32  # len("2024-01-01T00:00:00.000000+00:00"), relied on by the TOUCH script
+# A user-index entry is pruned at a login only this long after its family's expiry by the
+# login's clock, so a clock ahead of the others cannot drop a live family's entry.
+_PRUNE_MARGIN_MS = 5 * 60 * 1000
 DRIVER_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
 """What a store call may raise that means "Redis cannot answer" (all of it: 503)."""
 
@@ -146,6 +149,7 @@ class RedisSessionStore(SessionStore, TokenStore):
 
     store_type: ClassVar[str] = "redis"
     loss_safe: ClassVar[bool] = True
+    tracks_users: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -226,6 +230,9 @@ class RedisSessionStore(SessionStore, TokenStore):
         self._touch = client.register_script(_lua.TOUCH)
         self._update = client.register_script(_lua.UPDATE)
         self._start_family = client.register_script(_lua.START_FAMILY)
+        self._start_user_family = client.register_script(_lua.START_USER_FAMILY)
+        self._revoke_user = client.register_script(_lua.REVOKE_USER)
+        self._prune_user = client.register_script(_lua.PRUNE_USER)
         self._rotate_refresh = client.register_script(_lua.ROTATE_REFRESH)
         self._revoke_family = client.register_script(_lua.REVOKE_FAMILY)
 
@@ -295,6 +302,15 @@ class RedisSessionStore(SessionStore, TokenStore):
     def _token_key(self, kind: str, name: str) -> str:
         """``<prefix>{t<tag>}:<kind>:<name>``: every token key in one hash slot."""
         return f"{self._tokens}{kind}:{name}"
+
+    def user_families_key_name(self, user_id: UserId) -> str:
+        """The Redis key of a user's refresh-token families: ``<prefix>{t<tag>}:uf:<user>``.
+
+        A sorted set of family ids scored by expiry, in the token keys' hash slot (the
+        scripts that end a user's logins touch their families' keys). ``str(user_id)``:
+        ``42`` and ``"42"`` are one user here, as in the tokens' ``sub``.
+        """
+        return self._token_key("uf", str(user_id))
 
     @property
     def generation_key_name(self) -> str:
@@ -557,15 +573,19 @@ class RedisSessionStore(SessionStore, TokenStore):
         )
 
     async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
-        """Forget the family as a live login and mark it revoked until ``expires_at``."""
+        """Unlist the family (allow-list, its user's index) and revoke it until ``expires_at``."""
         ttl = _ttl_ms(expires_at)
         if ttl <= 0:
             return
         await self._durable(
             "revoke_family",
             self._revoke_family,
-            [self._token_key("a", family_id), self._token_key("f", family_id)],
-            [ttl],
+            [
+                self._token_key("a", family_id),
+                self._token_key("f", family_id),
+                self._token_key("o", family_id),
+            ],
+            [self._tokens, ttl, family_id],
         )
 
     async def is_revoked(self, jti: str, family_id: str | None = None) -> bool:
@@ -593,15 +613,46 @@ class RedisSessionStore(SessionStore, TokenStore):
             return AccessCheck.STALE
         return AccessCheck.VALID
 
-    async def start_family(self, family_id: str, refresh_jti: str, expires_at: datetime) -> str:
-        """Allow-list a login's family (one script that also creates the generation once)."""
+    async def start_family(
+        self,
+        family_id: str,
+        refresh_jti: str,
+        expires_at: datetime,
+        *,
+        user_id: UserId | None = None,
+    ) -> str:
+        """Allow-list a login's family (one script that also creates the generation once).
+
+        With ``user_id`` the same script lists the family in the user's index and records
+        its owner, both expiring with the family.
+        """
         ttl = max(_ttl_ms(expires_at), 1)
+        keys = [self._generation_key, self._token_key("a", family_id)]
+        args: list[Any] = [new_generation_id(), refresh_jti, ttl]
+        script = self._start_family
+        if user_id is not None:
+            now_ms = int(utcnow().timestamp() * 1000)
+            keys += [self._token_key("o", family_id), self.user_families_key_name(user_id)]
+            args += [str(user_id), family_id, now_ms + ttl, now_ms - _PRUNE_MARGIN_MS]
+            script = self._start_user_family
         async with self._guard("start_family"):
-            generation = await self._start_family(
-                keys=[self._generation_key, self._token_key("a", family_id)],
-                args=[new_generation_id(), refresh_jti, ttl],
-            )
+            generation = await script(keys=keys, args=args)
         return _text(generation)
+
+    async def revoke_user_families(self, user_id: UserId, revoked_until: datetime) -> int:
+        """End every family listed for the user in one script; returns how many were live.
+
+        The script is atomic with the login and rotation scripts (one hash slot): a login
+        is listed before it or started after it.
+        """
+        ttl = max(_ttl_ms(revoked_until), 1)
+        reply = await self._durable(
+            "revoke_user_families",
+            self._revoke_user,
+            [self.user_families_key_name(user_id)],
+            [self._tokens, ttl],
+        )
+        return int(reply)
 
     async def rotate_refresh(
         self,
@@ -615,6 +666,7 @@ class RedisSessionStore(SessionStore, TokenStore):
         """Compare-and-set the family's current token in one script: one winner, ever."""
         if generation is None:
             return Rotation.STALE
+        ttl = max(_ttl_ms(expires_at), 1)
         outcome = await self._durable(
             "rotate_refresh",
             self._rotate_refresh,
@@ -622,13 +674,17 @@ class RedisSessionStore(SessionStore, TokenStore):
                 self._generation_key,
                 self._token_key("a", family_id),
                 self._token_key("f", family_id),
+                self._token_key("o", family_id),
             ],
             [
+                self._tokens,
                 generation,
                 jti,
                 new_jti,
-                max(_ttl_ms(expires_at), 1),
+                ttl,
                 max(_ttl_ms(revoked_until), 1),
+                family_id,
+                int(utcnow().timestamp() * 1000) + ttl,
             ],
         )
         return Rotation(_text(outcome))
@@ -659,8 +715,18 @@ class RedisSessionStore(SessionStore, TokenStore):
         return bool(won)
 
     async def cleanup_expired_tokens(self) -> int:
-        """Nothing to do: token entries expire natively; returns 0."""
-        return 0
+        """Prune users' family indexes of ended families; returns how many entries went.
+
+        Every other token entry expires natively, and so does an index with its last
+        family; this drops entries of families that expired or ended before the others.
+        A maintenance walk (SCAN over the token keys' slot), bounded per command only.
+        """
+        pattern = f"{_escape_glob(self._tokens)}uf:*"
+        removed = 0
+        async with self._guard("cleanup_expired_tokens", bounded=False):
+            async for index in self._client.scan_iter(match=pattern, count=500):
+                removed += int(await self._prune_user(keys=[index], args=[self._tokens]))
+        return removed
 
     # --- lifecycle ----------------------------------------------------------------------
 
