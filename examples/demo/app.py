@@ -22,7 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fastsecure import AuthenticationManager, AuthenticationResult, ForbiddenError, RateLimitedError
 from fastsecure.config import load_toml
+from fastsecure.decision import INSUFFICIENT_USER_AUTHENTICATION
 from fastsecure.fastapi.openapi import auth_responses
+from fastsecure.fastapi.responses import DETAILS
 from fastsecure.ratelimit import ClientAddress
 from fastsecure_jwt import JWTAuthenticationProvider
 from fastsecure_oauth import OAuth2Provider, OAuthFlow, safe_next
@@ -38,6 +40,7 @@ from fastsecure_password import (
 from fastsecure_password.provider import user_of
 from fastsecure_session import SessionAuthenticationProvider
 
+from . import mfa
 from .settings import HERE, DemoSecrets, DemoSettings, load_secrets
 from .useragent import describe as describe_user_agent
 from .users import UserDirectory
@@ -55,6 +58,8 @@ LOGIN_REASONS = {
     "elsewhere): log in again.",
 }
 OIDC_CLIENT_ID = "fastsecure-demo"
+# The detail of core's 401 for a login without the factors a requirement demands (RFC 9470).
+STEP_UP_DETAIL = DETAILS[INSUFFICIENT_USER_AUTHENTICATION]
 
 
 # No ``from __future__ import annotations`` here: FastAPI must see the ``Annotated`` aliases
@@ -206,9 +211,16 @@ def create_app(settings: DemoSettings) -> FastAPI:
                 oauth, secret=secrets.oauth_flow_secret, cookie_secure=settings.secure_cookies
             )
 
+    # Second factors: TOTP and passkeys, in the demo's database (see demo/mfa.py).
+    factors = mfa.build_factors(settings, secrets, session_provider)
+    manager.register_provider("totp", factors.totp)
+    manager.register_provider("passkey", factors.passkeys)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await users.seed(password_provider.hasher)
+        if factors.create_tables is not None:
+            await factors.create_tables()
         try:
             yield
         finally:
@@ -294,6 +306,13 @@ def create_app(settings: DemoSettings) -> FastAPI:
             for name, value in (exc.headers or {}).items():
                 answer.headers[name] = value
             return answer
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and exc.detail == STEP_UP_DETAIL:
+            # Logged in, but this page wants fresher or more factors: the step-up page asks
+            # for them and comes back (a form post comes back to the account page).
+            back = path + (f"?{request.url.query}" if request.url.query else "")
+            if request.method != "GET":
+                back = "/account"
+            return RedirectResponse(f"/step-up?next={quote(back)}", status.HTTP_303_SEE_OTHER)
         if exc.status_code == status.HTTP_401_UNAUTHORIZED and request.method == "GET":
             target = path + (f"?{request.url.query}" if request.url.query else "")
             # A presented cookie that no longer works is an ended session, not a missing one.
@@ -368,7 +387,15 @@ def create_app(settings: DemoSettings) -> FastAPI:
             return answer
         user = users.remember(user_of(checked))
         response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
-        await _start_session(request, response, user.user_id, user.scopes, "password", user.name)
+        await _start_session(
+            request,
+            response,
+            user.user_id,
+            user.scopes,
+            "password",
+            user.name,
+            factors=[mfa.password_factor(user.user_id)],
+        )
         device = accounts.device_token(username)
         if device is not None:
             response.set_cookie(
@@ -483,10 +510,12 @@ def create_app(settings: DemoSettings) -> FastAPI:
         scopes: list[str],
         method: str,
         name: str,
+        factors: list[AuthenticationResult] | None = None,
     ) -> None:
         """A fresh session id on every login; the id the browser held before is revoked.
 
-        Never re-using a presented id is what defeats session fixation.
+        Never re-using a presented id is what defeats session fixation. ``factors`` are
+        the checks that proved the login (the password's), recorded for step-up.
         """
         previous = request.cookies.get(session_provider.cookie_name)
         if previous:
@@ -498,6 +527,7 @@ def create_app(settings: DemoSettings) -> FastAPI:
                 "ip_address": request.client.host if request.client else None,
                 "user_agent": request.headers.get("user-agent"),
                 "metadata": {"login_method": method, "display_name": name},
+                "factors": factors or [],
             }
         )
         if not result.success:
@@ -506,7 +536,15 @@ def create_app(settings: DemoSettings) -> FastAPI:
 
     @app.get("/account", response_class=HTMLResponse, include_in_schema=False)
     async def account(request: Request, auth: Auth) -> HTMLResponse:
-        return page(request, "account.html", auth=auth)
+        assert auth.user_id is not None
+        return page(
+            request,
+            "account.html",
+            auth=auth,
+            passkeys_here=request.url.hostname == settings.passkey_rp_id,
+            passkey_origin=settings.passkey_origin,
+            **(await factors.summary(auth.user_id)),
+        )
 
     @app.get("/sessions", response_class=HTMLResponse, include_in_schema=False)
     async def sessions(request: Request, auth: Auth) -> HTMLResponse:
@@ -556,6 +594,19 @@ def create_app(settings: DemoSettings) -> FastAPI:
             return safe_next(target, own_origins=[settings.public_url], default="/account")
         except ValueError:
             return "/account"
+
+    # --- second factors: enrolment, step-up, the step-up-protected pages -----------------
+
+    mfa.add_routes(
+        app,
+        manager=manager,
+        factors=factors,
+        sessions=session_provider,
+        accounts=accounts,
+        settings=settings,
+        page=page,
+        client_ip=client_address,
+    )
 
     # --- OAuth sign-in ------------------------------------------------------------------
 

@@ -6,12 +6,16 @@ a temporary directory and free ports, and so nothing secret lives in the code.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastsecure_totp import SecretCipher
 
 HERE = Path(__file__).parent
 DEFAULT_CONFIG = HERE / "fastsecure.toml"
@@ -29,6 +33,14 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
         return Path(explicit)
     base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "fastsecure-demo"
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,28 @@ class DemoSettings:
         return self.public_url.startswith("https://")
 
     @property
+    def passkey_origin(self) -> str:
+        """The origin passkey ceremonies run on: ``public_url``, or localhost on its port.
+
+        A WebAuthn RP id must be a domain name (browsers refuse an IP address), and the page
+        a secure context: https, or ``localhost`` over plain http. So the default
+        ``http://127.0.0.1:8000`` (or any other http host) gets passkeys at
+        ``http://localhost:8000``; an https URL with a domain name keeps its own origin.
+        """
+        parts = urlsplit(self.public_url)
+        host = parts.hostname or "localhost"
+        local = host == "localhost" or host.endswith(".localhost")
+        if local or (parts.scheme == "https" and not _is_ip_address(host)):
+            return f"{parts.scheme}://{parts.netloc}"
+        port = f":{parts.port}" if parts.port else ""
+        return f"http://localhost{port}"
+
+    @property
+    def passkey_rp_id(self) -> str:
+        """The WebAuthn relying party id: the host name of :attr:`passkey_origin`."""
+        return urlsplit(self.passkey_origin).hostname or "localhost"
+
+    @property
     def database_path(self) -> Path:
         """The SQLite file used when no Redis URL is set."""
         return self.data_dir / "fastsecure-demo.db"
@@ -122,10 +156,27 @@ class DemoSecrets:
     oauth_flow_secret: str = field(repr=False)
     oidc_client_secret: str = field(repr=False)
     device_secret: str = field(repr=False)
+    totp_key: str = field(repr=False)
+
+
+def _random_text() -> str:
+    return secrets.token_urlsafe(48)
+
+
+# How each secret is made: the TOTP key must be 32 random bytes in base64 (AES-256).
+_GENERATORS: dict[str, Callable[[], str]] = {
+    "jwt_secret": _random_text,
+    "oauth_flow_secret": _random_text,
+    "oidc_client_secret": _random_text,
+    "device_secret": _random_text,
+    "totp_key": SecretCipher.generate_key,
+}
 
 
 def load_secrets(settings: DemoSettings) -> DemoSecrets:
     """Read ``<data_dir>/secrets.json``, creating it (mode 0600) with fresh random values.
+
+    A file from an older demo gets the secrets it lacks (the TOTP encryption key) added.
 
     ``FASTSECURE_DEMO_JWT_SECRET`` (``settings.jwt_secret``) wins over the file's JWT secret.
     """
@@ -134,10 +185,10 @@ def load_secrets(settings: DemoSettings) -> DemoSecrets:
     stored: dict[str, str] = {}
     if path.exists():
         stored = json.loads(path.read_text())
-    wanted = ("jwt_secret", "oauth_flow_secret", "oidc_client_secret", "device_secret")
-    if any(not stored.get(name) for name in wanted):
-        for name in wanted:
-            stored.setdefault(name, secrets.token_urlsafe(48))
+    if any(not stored.get(name) for name in _GENERATORS):
+        for name, generate in _GENERATORS.items():
+            if not stored.get(name):
+                stored[name] = generate()
         # O_EXCL on a temporary name, then an atomic rename: never world-readable.
         tmp = path.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
@@ -150,4 +201,5 @@ def load_secrets(settings: DemoSettings) -> DemoSecrets:
         oauth_flow_secret=stored["oauth_flow_secret"],
         oidc_client_secret=stored["oidc_client_secret"],
         device_secret=stored["device_secret"],
+        totp_key=stored["totp_key"],
     )
