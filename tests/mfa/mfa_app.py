@@ -1,10 +1,10 @@
 """A small app with a password, TOTP and passkeys, and one step-up-protected page.
 
-Used by the MFA tests over HTTP (httpx) and in Chromium. It composes the factor
-providers with today's session provider by hand: a factor check is followed by a new
-session carrying ``amr`` / ``amr_times`` / ``auth_time`` in its metadata, and the old
-session is revoked (the id rotates). Core's own factor requirements replace the
-``require_fresh_factor`` check here once they land.
+Used by the MFA tests over HTTP (httpx) and in Chromium. A login records the factor that
+proved it (``factors=[...]``: the session's ``amr`` / ``amr_times`` / ``auth_time``), and a
+factor checked later is added by ``SessionAuthenticationProvider.step_up``, which rotates
+the session id. The security page checks freshness by hand (``fresh_second_factor``) to
+answer its own challenge; the demo (``examples/demo``) uses core's factor requirements.
 """
 
 from __future__ import annotations
@@ -109,20 +109,10 @@ def create_app(origin: str, *, rp_id: str = "localhost") -> MfaApp:
     async def start_session(
         user_id: Any, factor: AuthenticationResult, previous: AuthenticationResult | None
     ) -> AuthenticationResult:
-        """A new session recording the factors; the previous one (if any) is revoked."""
-        now = factor.metadata["auth_time"]
-        times = dict(previous.metadata.get("amr_times", {})) if previous else {}
-        for method in factor.metadata["amr"]:
-            times[method] = now
-        new = await session.authenticate(
-            {
-                "user_id": user_id,
-                "metadata": {"amr": sorted(times), "amr_times": times, "auth_time": now},
-            }
-        )
+        """A login records its factor; a step-up adds it to the session, under a new id."""
         if previous is not None and previous.session_id:
-            await session.revoke_authentication({"session_id": previous.session_id})
-        return new
+            return await session.step_up(previous.session_id, factor)
+        return await session.authenticate({"user_id": user_id, "factors": [factor]})
 
     def fresh_second_factor(result: AuthenticationResult) -> bool:
         times = result.metadata.get("amr_times", {})
@@ -130,6 +120,8 @@ def create_app(origin: str, *, rp_id: str = "localhost") -> MfaApp:
         return newest is not None and time.time() - newest <= STEP_UP_MAX_AGE
 
     def ok_with_cookie(result: AuthenticationResult, response: Response) -> Response:
+        if not result.success:  # the session ended during the step-up
+            return JSONResponse({"detail": "not signed in"}, 401)
         session.set_cookie(response, result)
         return response
 
