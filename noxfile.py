@@ -45,10 +45,22 @@ DISTRIBUTIONS = _distributions()
 # The packages that carry code and tests of their own (the umbrella "fastsecure" has none).
 PACKAGES = [name for name, path in DISTRIBUTIONS.items() if (path / "tests").is_dir()]
 EXTRAS = {"fastsecure-sqlalchemy": "[sqlite,postgresql,mysql]"}
+# The demo keeps TOTP enrolments and passkeys in its SQL database (SqlTotpStore,
+# SqlWebAuthnStore): the extras that declare SQLAlchemy for them.
+DEMO_EXTRAS = {**EXTRAS, "fastsecure-totp": "[sqlalchemy]", "fastsecure-webauthn": "[sqlalchemy]"}
 
 
 def _editable(name: str) -> list[str]:
     return ["-e", f"{DISTRIBUTIONS[name]}{EXTRAS.get(name, '')}"]
+
+
+def _demo_install_args() -> list[str]:
+    """Every distribution editable, with the extras the demo uses."""
+    return [
+        a
+        for name, path in DISTRIBUTIONS.items()
+        for a in ("-e", f"{path}{DEMO_EXTRAS.get(name, '')}")
+    ]
 
 
 def _pass_env() -> dict[str, str]:
@@ -167,10 +179,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """Serve the example app on http://127.0.0.1:8000 with embedded defaults."""
-    args = []
-    for name in DISTRIBUTIONS:
-        args += _editable(name)
-    session.install(*args, *DEMO_DEPS)
+    session.install(*_demo_install_args(), *DEMO_DEPS)
     session.run(
         "python", "-m", "demo", *session.posargs, env={"PYTHONPATH": str(ROOT / "examples")}
     )
@@ -205,10 +214,9 @@ def contract(session: nox.Session) -> None:
     own 400 for a body that is not JSON is documented on the demo's login and refresh,
     not excluded.
     """
-    args = []
-    for name in DISTRIBUTIONS:
-        args += _editable(name)
-    session.install(*args, *DEMO_DEPS, *nox.project.dependency_groups(PROJECT, "contract"))
+    session.install(
+        *_demo_install_args(), *DEMO_DEPS, *nox.project.dependency_groups(PROJECT, "contract")
+    )
     session.run("python", str(ROOT / "tests" / "contract" / "run_contract.py"), *session.posargs)
 
 
