@@ -161,13 +161,15 @@ async def floor_httpbearer() -> Scenario:
 # --- FastSecure (this repository) ---------------------------------------------------------
 
 
-def _protected_app(dependency: Any) -> Any:
+def _protected_app(manager: Any) -> Any:
+    """The app as our docs build it: ``install(app)`` first, then the guarded route."""
     from fastapi import Depends, FastAPI
 
     app = FastAPI()
+    manager.install(app)
 
     @app.get(PATH)
-    async def me(auth: Any = Depends(dependency)) -> dict[str, Any]:
+    async def me(auth: Any = Depends(manager.requires_auth)) -> dict[str, Any]:
         return {"user": auth.user_id}
 
     return app
@@ -196,7 +198,7 @@ async def _fastsecure_jwt(
         manager.add_requirement(f"/tenant{i}/api/*", providers=["jwt"])
     issued = await provider.authenticate({"user_id": 1, "scopes": ["read"]})
     assert issued.access_token
-    return Scenario(_protected_app(manager.requires_auth), _bearer(issued.access_token))
+    return Scenario(_protected_app(manager), _bearer(issued.access_token))
 
 
 async def fastsecure_jwt() -> Scenario:
@@ -239,7 +241,7 @@ async def _fastsecure_jwt_pair(algorithm: str, cache: int) -> Scenario:
     manager.add_requirement(PATH, providers=["jwt"], scopes=["read"])
     issued = await provider.authenticate({"user_id": 1, "scopes": ["read"]})
     assert issued.access_token
-    return Scenario(_protected_app(manager.requires_auth), _bearer(issued.access_token))
+    return Scenario(_protected_app(manager), _bearer(issued.access_token))
 
 
 async def fastsecure_jwt_rs256() -> Scenario:
@@ -277,7 +279,7 @@ async def _fastsecure_resource(cache: int) -> Scenario:
     manager.register_provider("resource", provider)
     manager.add_requirement(PATH, providers=["resource"], scopes=["read"])
     token = issuer.token_for(provider, sub="1", scopes=["read"], lifetime=3600)
-    return Scenario(_protected_app(manager.requires_auth), _bearer(token), aclose=provider.aclose)
+    return Scenario(_protected_app(manager), _bearer(token), aclose=provider.aclose)
 
 
 async def fastsecure_resource_es256() -> Scenario:
@@ -300,7 +302,7 @@ async def _fastsecure_session(store: Any, cleanup: Callable[[], Awaitable[None]]
     login = await provider.authenticate({"user_id": "bench-user"})
     assert login.session_id
     return Scenario(
-        _protected_app(manager.requires_auth),
+        _protected_app(manager),
         _cookie(provider.cookie_name, login.session_id),
         aclose=cleanup,
     )

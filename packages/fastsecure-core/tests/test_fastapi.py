@@ -506,3 +506,44 @@ def test_one_dependant_per_protected_route(manager: AuthenticationManager) -> No
     (dependency,) = route.dependant.dependencies
     assert dependency.dependencies == []  # no per-request scheme sub-dependency
     assert app.openapi()["paths"]["/only-token"]["get"]["security"]
+
+
+@pytest.mark.parametrize("strategy", ["any", "all"])
+@pytest.mark.parametrize("installed", [False, True])
+def test_several_schemes_same_document_one_dependant_once_installed(
+    manager: AuthenticationManager, strategy: str, installed: bool
+) -> None:
+    """After ``install(app)`` a route accepting two providers costs FastAPI one dependant.
+
+    The second scheme is then documented by FastSecure's OpenAPI post-processing instead
+    of a per-request sub-dependency; the document is the same either way.
+    """
+    from fastapi.routing import APIRoute
+
+    manager.add_requirement("/either/**", ["cookie", "token"], strategy=strategy)
+    app = FastAPI()
+    if installed:
+        manager.install(app)
+
+    @app.get("/either/path")
+    async def by_path(auth: Any = Depends(manager.requires_auth)) -> dict[str, Any]:
+        return {"user": auth.user_id}
+
+    either = manager.requires("cookie", "token", strategy=strategy)
+
+    @app.get("/either/declared")
+    async def declared(auth: Any = Depends(either)) -> dict[str, Any]:
+        return {"user": auth.user_id}
+
+    if not installed:
+        manager.install(app)  # the document is completed either way; the tree is not
+    spec = app.openapi()
+    expected = (
+        [{"cookie": []}, {"token": []}] if strategy == "any" else [{"cookie": [], "token": []}]
+    )
+    for path in ("/either/path", "/either/declared"):
+        route = next(r for r in app.routes if isinstance(r, APIRoute) and r.path == path)
+        (dependency,) = route.dependant.dependencies
+        assert (dependency.dependencies == []) is installed
+        assert spec["paths"][path]["get"]["security"] == expected
+    assert {"cookie", "token"} <= set(spec["components"]["securitySchemes"])

@@ -76,6 +76,8 @@ class AuthenticationManager:
             self.engine.limiter = rate_limiter
         self.engine.client_address = ClientAddress(trusted_proxies)
         self._dependency: AuthDependency | None = None
+        self.openapi_installed = False
+        """Set by :meth:`install`: the app's OpenAPI document is completed by FastSecure."""
         self._optional_dependency: AuthDependency | None = None
         self._ws_dependency: WebSocketAuthDependency | None = None
         self._closables: list[object] = []
@@ -406,13 +408,19 @@ class AuthenticationManager:
 
         Store outages and rate limits raised by the app's own login, refresh and logout
         routes answer 503 / 429 with ``Retry-After`` instead of 500, and the app's OpenAPI
-        document lists every answer FastSecure can give on each route it guards.
+        document lists every answer FastSecure can give on each route it guards, with
+        every security scheme of the providers the route accepts. Call it right after
+        creating the app: routes declared afterwards leave all but their first scheme to
+        the document, so FastAPI has no extra sub-dependency to solve per request.
         """
         from .fastapi.openapi import document_responses
         from .fastapi.responses import install_exception_handlers
 
         install_exception_handlers(app)
         document_responses(app, self.engine, rate_limited=self._rate_limited_route)
+        # Routes declared from now on get dependencies that leave the second and later
+        # security schemes to the document (one FastAPI sub-dependency less per scheme).
+        self.openapi_installed = True
 
     def _rate_limited_route(self, route_path: str) -> bool:
         """Whether the requirement of a route (its path template) has a rate limit."""

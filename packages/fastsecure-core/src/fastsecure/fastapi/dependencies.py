@@ -25,13 +25,19 @@ logger = logging.getLogger("fastsecure")
 
 
 class AuthDependency:
-    """A FastAPI dependency; its signature lists each provider's security scheme.
+    """A FastAPI dependency; its signature lists the providers' security schemes.
 
     FastAPI documents only schemes it finds as dependencies, so the signature is generated
     from the providers (the one place that does so); the scheme values themselves are not
     used: each provider reads its own credential from the request. Build one with
     :func:`auth_dependency`, which makes the dependency itself the first scheme, so that
     a single-provider requirement costs FastAPI no sub-dependency per request.
+
+    FastAPI solves every scheme in the signature on every request, about as much work
+    as a JWT check itself. Once ``auth_manager.install(app)`` has run, the app's OpenAPI
+    document is completed by :func:`~fastsecure.fastapi.openapi.document_responses`, so
+    dependencies built afterwards list no scheme beyond the first: a route that accepts a
+    session or a token costs what a single-provider route costs.
 
     With ``auto_error=False`` (``optional_auth``) the engine's optional rule applies:
     ``None`` for an anonymous caller, 401 for a refused credential, 400/503 as always.
@@ -52,10 +58,19 @@ class AuthDependency:
         self._schemes = (
             schemes if schemes is not None else provider_schemes(self.engine, requirement)
         )
+        self.openapi_completed = openapi_completed(manager)
+        """Whether the OpenAPI post-processing documents the schemes the signature leaves out."""
+
+    @property
+    def schemes(self) -> tuple[SecurityBase, ...]:
+        """Every security scheme of the providers this dependency judges by."""
+        return self._schemes
 
     @property
     def __signature__(self) -> inspect.Signature:
         documented = self._schemes[1:] if isinstance(self, SecurityBase) else self._schemes
+        if self.openapi_completed and isinstance(self, SecurityBase):
+            documented = ()
         return dependency_signature(documented)
 
     async def __call__(self, request: Request, **_schemes: Any) -> AuthenticationResult | None:
@@ -109,9 +124,18 @@ def current_dependency(
     keep theirs.
     """
     schemes = provider_schemes(manager.engine, None)
-    if cached is not None and _same(cached._schemes, schemes):
+    if (
+        cached is not None
+        and _same(cached._schemes, schemes)
+        and cached.openapi_completed == openapi_completed(manager)
+    ):
         return cached
     return auth_dependency(manager, auto_error=auto_error)
+
+
+def openapi_completed(manager: EngineOwner) -> bool:
+    """Whether ``install(app)`` has run: the OpenAPI document is completed afterwards."""
+    return bool(getattr(manager, "openapi_installed", False))
 
 
 def _same(a: tuple[SecurityBase, ...], b: tuple[SecurityBase, ...]) -> bool:
@@ -202,5 +226,6 @@ __all__ = [
     "auth_dependency",
     "current_dependency",
     "dependency_signature",
+    "openapi_completed",
     "provider_schemes",
 ]

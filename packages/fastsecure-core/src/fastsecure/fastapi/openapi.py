@@ -233,12 +233,20 @@ def document_responses(app: Any, engine: Engine, *, rate_limited: Callable[[str]
                 for code, answer in answers.items():
                     documented.setdefault(code, answer)
                 security = operation.get("security")
-                if security is None and middleware and requirement is not None:
-                    # No dependency told FastAPI about the schemes: declare them here.
-                    schemes = _declare_schemes(engine, requirement, schema)
-                    security = _security(engine, requirement, schemes)
-                if security is not None:
-                    security = _security(engine, requirement, schemes) or security
+                computed = None
+                if requirement is not None:
+                    # A dependency declared after install(app) names only its first scheme
+                    # to FastAPI, and a middleware-only route none: declare them here.
+                    computed = _security(
+                        engine, requirement, _declare_schemes(engine, requirement, schema)
+                    )
+                if computed is not None:
+                    security = computed
+                elif dependency is not None:
+                    security = security or []
+                    _add_alternatives(security, dependency, schema)
+                if security:
+                    schemes = schema.get("components", {}).get("securitySchemes", {})
                     _scope_oauth(security, schemes, requirement)
                     if optional and {} not in security:
                         security.append({})
@@ -250,6 +258,25 @@ def document_responses(app: Any, engine: Engine, *, rate_limited: Callable[[str]
         return schema
 
     app.openapi = openapi
+
+
+def _add_alternatives(
+    security: list[dict[str, list[str]]], dependency: AuthDependency, schema: dict[str, Any]
+) -> None:
+    """Each of the dependency's schemes that ``security`` does not name, as an alternative.
+
+    What FastAPI lists for schemes in a signature; it applies when the strategy is a
+    plugin's (its combination is unknown here) or the route has no requirement.
+    """
+    schemes: dict[str, Any] = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    named = {name for entry in security for name in entry}
+    for scheme in dependency.schemes:
+        if scheme.scheme_name not in named:
+            named.add(scheme.scheme_name)
+            schemes.setdefault(
+                scheme.scheme_name, jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+            )
+            security.append({scheme.scheme_name: []})
 
 
 def _schemes_of(engine: Engine, name: str) -> list[SecurityBase]:
