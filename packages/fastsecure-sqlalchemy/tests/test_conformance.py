@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from fastsecure import SessionStore, TokenStore
+from fastsecure.stores import hash_session_id
 from fastsecure.testing.conformance import SessionStoreConformance, TokenStoreConformance
 from fastsecure_sqlalchemy import DatabaseSessionStore
 
@@ -41,6 +42,17 @@ class TestDatabaseSessionStore(SessionStoreConformance):
 class TestDatabaseTokenStore(TokenStoreConformance):
     async def lose_token_data(self, store: TokenStore) -> TokenStore:
         return await empty_tables(store)  # type: ignore[no-any-return]
+
+    async def indexed_families(self, store: TokenStore, user_id: str) -> int:
+        assert isinstance(store, DatabaseSessionStore)
+        owners = store.tables.user_families
+        stmt = (
+            select(func.count())
+            .select_from(owners)
+            .where(owners.c.user_hash == hash_session_id(user_id))
+        )
+        async with store.engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
 
     @pytest.fixture
     async def token_store(self, backend: str, make_store: Any) -> DatabaseSessionStore:

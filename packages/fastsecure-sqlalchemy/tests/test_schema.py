@@ -7,6 +7,7 @@ from sqlalchemy import DateTime, MetaData, inspect
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 import fastsecure_sqlalchemy
+from fastsecure.stores import AccessCheck
 from fastsecure_sqlalchemy import DatabaseSessionStore, define_tables
 
 
@@ -20,6 +21,13 @@ def test_default_metadata_holds_every_table_with_its_indexes() -> None:
         "fastsecure_used_refresh_tokens",
         "fastsecure_refresh_families",
         "fastsecure_token_generation",
+        "fastsecure_user_families",
+    }
+    owners = fastsecure_sqlalchemy.schema.user_families_table
+    assert [c.name for c in owners.primary_key.columns] == ["family_hash"]
+    assert {tuple(c.name for c in i.columns) for i in owners.indexes} == {
+        ("user_hash",),
+        ("expires_at",),
     }
     sessions = fastsecure_sqlalchemy.sessions_table
     assert [c.name for c in sessions.primary_key.columns] == ["id_hash"]
@@ -75,6 +83,26 @@ async def test_tables_on_app_metadata_via_app_create_all(tmp_path: Path) -> None
     async with engine.connect() as conn:
         await conn.exec_driver_sql("SELECT 1")
     await engine.dispose()
+
+
+async def test_create_tables_adds_user_families_to_an_older_deployment(tmp_path: Path) -> None:
+    """A database created before user_families: create_tables adds it, touching nothing else."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    store = DatabaseSessionStore(url, table_prefix="old_")
+    older = [t for t in store.tables.all if t is not store.tables.user_families]
+    async with store.engine.begin() as conn:
+        await conn.run_sync(store.tables.metadata.create_all, tables=older)
+    later = _future()
+    await store.start_family("before", "rt", later)  # a login of the older version
+    await store.create_tables()
+    async with store.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert store.tables.user_families.name in names
+    generation = await store.start_family("after", "rt", later, user_id=7)
+    assert await store.revoke_user_families(7, later) == 1
+    assert await store.check_access("jti", "before", generation) is AccessCheck.VALID
+    assert await store.check_access("jti", "after", generation) is AccessCheck.REVOKED
+    await store.aclose()
 
 
 async def test_auto_create_tables(tmp_path: Path) -> None:

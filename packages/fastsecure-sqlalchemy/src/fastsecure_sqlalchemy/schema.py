@@ -34,7 +34,7 @@ USER_ID_LENGTH = 255
 
 @dataclass(frozen=True)
 class StoreTables:
-    """The seven tables of one store, all under one prefix on one ``MetaData``.
+    """The eight tables of one store, all under one prefix on one ``MetaData``.
 
     Attributes:
         sessions: one row per session, keyed by the SHA-256 of the session id.
@@ -49,6 +49,11 @@ class StoreTables:
         token_generation: one row, the store generation every token carries; a store
             whose tables were emptied or restored has none or another, so earlier tokens
             are refused.
+        user_families: whose login each family is (SHA-256 of ``str(user_id)`` and of the
+            family id), expiring with the family, so a password reset can end every
+            login of a user (``revoke_user_families``). A table of its own: a deployment
+            that predates it gets it from ``create_tables`` (or one Alembic
+            ``create_table``), with no change to the tables it has.
     """
 
     metadata: MetaData
@@ -60,6 +65,7 @@ class StoreTables:
     used_refresh_tokens: Table
     refresh_families: Table
     token_generation: Table
+    user_families: Table
 
     @property
     def all(self) -> tuple[Table, ...]:
@@ -72,6 +78,7 @@ class StoreTables:
             self.used_refresh_tokens,
             self.refresh_families,
             self.token_generation,
+            self.user_families,
         )
 
 
@@ -146,6 +153,16 @@ def define_tables(metadata: MetaData, *, prefix: str = DEFAULT_PREFIX) -> StoreT
             Column("generation", String(HASH_LENGTH), nullable=False),
             Column("created_at", Timestamp, nullable=False),
         ),
+        user_families=Table(
+            f"{prefix}user_families",
+            metadata,
+            Column("family_hash", String(HASH_LENGTH), primary_key=True),
+            # Hashed like every token-table key: fixed width, any length of user id.
+            Column("user_hash", String(HASH_LENGTH), nullable=False),
+            Column("expires_at", Timestamp, nullable=False),
+            Index(f"ix_{prefix}user_families_user_hash", "user_hash"),
+            Index(f"ix_{prefix}user_families_expires_at", "expires_at"),
+        ),
     )
 
 
@@ -160,3 +177,4 @@ revoked_families_table = tables.revoked_families
 used_refresh_tokens_table = tables.used_refresh_tokens
 refresh_families_table = tables.refresh_families
 token_generation_table = tables.token_generation
+user_families_table = tables.user_families
