@@ -41,7 +41,7 @@ from fastsecure import (
 from fastsecure.credentials import bearer_token
 from fastsecure.events import RefreshTokenReused
 from fastsecure.results import UserId, normalize_scopes
-from fastsecure.stores import AccessCheck, Rotation
+from fastsecure.stores import AccessCheck, Rotation, records_users
 from fastsecure.verified_cache import DEFAULT_SIZE, VerifiedTokenCache
 
 from ._jws import (
@@ -208,6 +208,8 @@ class JWTAuthenticationProvider(AuthenticationProvider):
             token_store if token_store is not None else MemoryTokenStore()
         )
         self._store_down = False  # logs a store outage once, not once per request
+        # (store, whether it lists families by user): token_store is a public attribute.
+        self._records: tuple[TokenStore, bool] | None = None
         self._stale_logged = False  # logs the first token of a lost generation at WARNING
         self._access_ttl = int(access_token_expire_minutes * 60)
         self._refresh_ttl = int(refresh_token_expire_days * 86400)
@@ -540,6 +542,45 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         await self._revoke(claims, family=False)
         return True
 
+    async def revoke_user_tokens(self, user_id: UserId) -> int:
+        """End every login of the user: each refresh-token family the token store lists.
+
+        What a password reset or change calls (through ``fastsecure-password``), or an
+        admin's "log out everywhere". Every access and refresh token of those logins is
+        refused from then on, cached ones too (a cache hit still asks the token store).
+        A login that starts while this runs is either ended or left listed for the next
+        call (the store's rule, see ``TokenStore``). Returns how many live logins ended.
+
+        Logins issued before the token store recorded users (an upgrade from a version
+        without it) are not listed: ``token_store.new_generation()`` ends everything.
+
+        Raises:
+            ConfigurationError: the token store keeps no index of users' logins; refusing
+                is safer than reporting that nothing was left to end.
+            StoreUnavailableError: the token store cannot answer; nothing may be ended.
+        """
+        if isinstance(user_id, bool) or not isinstance(user_id, int | str) or user_id == "":
+            raise ValueError("user_id must be a non-empty str or an int")
+        if not self._records_users():
+            raise ConfigurationError(
+                f"{type(self.token_store).__name__} cannot end a user's logins (it lists no "
+                "families by user: tracks_users, start_family(..., user_id=), "
+                "revoke_user_families); use a first-party token store"
+            )
+        return await self._store(
+            "revoke_user_families",
+            self.token_store.revoke_user_families(
+                user_id, _as_datetime(time.time() + self._family_ttl)
+            ),
+        )
+
+    def _records_users(self) -> bool:
+        """Whether the token store lists families by user (checked once per store)."""
+        store = self.token_store
+        if self._records is None or self._records[0] is not store:
+            self._records = (store, records_users(store))
+        return self._records[1]
+
     async def _revoke(self, claims: Mapping[str, Any], *, family: bool) -> None:
         """Record the token's ``jti`` until it expires and, with ``family``, its whole login."""
         now = time.time()
@@ -846,13 +887,15 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         family = b64url(secrets.token_bytes(_ID_BYTES))
         refresh_jti = b64url(secrets.token_bytes(_ID_BYTES))
         now = int(time.time())
-        # The login's family is allow-listed before its tokens exist; the store answers
-        # with its generation, which the tokens carry.
+        # The login's family is allow-listed (and listed under its user, so a password
+        # reset can end it) before its tokens exist; the store answers with its
+        # generation, which the tokens carry.
+        expires_at = _as_datetime(now + self._refresh_ttl + self.leeway)
         generation = await self._store(
             "start_family",
-            self.token_store.start_family(
-                family, refresh_jti, _as_datetime(now + self._refresh_ttl + self.leeway)
-            ),
+            self.token_store.start_family(family, refresh_jti, expires_at, user_id=user_id)
+            if self._records_users()
+            else self.token_store.start_family(family, refresh_jti, expires_at),
         )
         return self._issue(
             user_id,
