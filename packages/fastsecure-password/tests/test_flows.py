@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from password_support import PASSWORD, Setup
+from password_support import PASSWORD, TEMPLATES, Events, Setup
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from fastsecure import RateLimitedError
+from fastsecure import (
+    AuthenticationManager,
+    AuthenticationProvider,
+    AuthenticationResult,
+    RateLimitedError,
+    StoreUnavailableError,
+)
 from fastsecure.ratelimit import Backoff
 from fastsecure.testing import assert_plugin_discovered
 from fastsecure.testing.conformance_accounts import UserStoreConformance
@@ -20,6 +26,7 @@ from fastsecure_password import (
     LoginLimits,
     LoginRefusedError,
     MemoryUserStore,
+    PasswordAccounts,
     PasswordPolicy,
     PasswordRejectedError,
     WrongPasswordError,
@@ -301,6 +308,46 @@ async def test_bad_tokens_are_slowed_down(setup: Setup) -> None:
             await setup.accounts.verify_email("x" * 43, client_ip="203.0.113.5")
     with pytest.raises(RateLimitedError):
         await setup.accounts.verify_email("x" * 43, client_ip="203.0.113.5")
+
+
+class _TokensDown(AuthenticationProvider):
+    """A token provider whose store cannot answer when the password changes."""
+
+    def get_required_credentials(self) -> set[str]:
+        return {"access_token"}
+
+    async def authenticate(self, credentials: dict[str, Any]) -> AuthenticationResult:
+        return AuthenticationResult.failure("not used", provider=self.provider_name)
+
+    async def validate_authentication(self, auth_data: dict[str, Any]) -> bool:
+        return False
+
+    async def revoke_user_tokens(self, user_id: Any) -> int:
+        raise StoreUnavailableError("token store revoke_user_families failed")
+
+
+async def test_a_failing_revoker_ends_the_rest_and_fails_the_change(setup: Setup) -> None:
+    # The failing provider comes before the session provider: the one after it still runs.
+    events = Events()
+    manager = AuthenticationManager(autoload=False, extra_plugins=[events])
+    manager.register_provider("password", setup.provider)
+    manager.register_provider("tokens", _TokensDown())
+    manager.register_provider("session", setup.session)
+    await setup.accounts.aclose()  # the fixture closes the one that replaces it
+    setup.accounts = PasswordAccounts(manager, mailer=setup.outbox, templates=TEMPLATES)
+    user = await setup.verified_user("zoe@example.org")
+    for _ in range(2):
+        await setup.accounts.login("zoe@example.org", PASSWORD, client_ip="192.0.2.1")
+    with pytest.raises(StoreUnavailableError):
+        await setup.accounts.change_password(user.user_id, PASSWORD, "changed passphrase")
+    assert await _sessions(setup, user.user_id) == 0, "sessions end even if tokens cannot"
+    changed = events.named("password.changed")[0]
+    assert changed.detail["ended"] == {"session.revoke_user_sessions": 2}
+    assert changed.detail["failed"] == ["tokens.revoke_user_tokens"]
+    await setup.accounts.flush()
+    assert setup.outbox.last_to("zoe@example.org")["Subject"] == "Your Test password was changed"
+    with pytest.raises(StoreUnavailableError):
+        await setup.accounts.end_everything(user.user_id)
 
 
 async def test_a_provider_that_cannot_revoke_is_reported(setup: Setup) -> None:

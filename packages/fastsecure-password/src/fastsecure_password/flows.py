@@ -338,8 +338,9 @@ class PasswordAccounts:
     def revokers(self) -> dict[str, Revoker]:
         """Every registered provider's "end all of this user's credentials" method.
 
-        Session providers have ``revoke_user_sessions(user_id)``; a token provider offers
-        ``revoke_user_tokens(user_id)`` when it can end a user's token families.
+        Session providers have ``revoke_user_sessions(user_id)``; token providers have
+        ``revoke_user_tokens(user_id)`` (``fastsecure-jwt`` ends every refresh-token
+        family of the user, and refuses when its token store cannot list them).
         """
         found: dict[str, Revoker] = {}
         for name, provider in self.manager.providers.items():
@@ -350,11 +351,25 @@ class PasswordAccounts:
         return found
 
     async def end_everything(self, user_id: UserId) -> dict[str, int]:
-        """End every session and token family of the user; counts by provider method."""
-        ended = {}
-        for name, revoke in self.revokers().items():
-            ended[name] = int(await revoke(user_id))
+        """End every session and token family of the user; counts by provider method.
+
+        Every revoker runs even when one fails (a token store that is down does not keep
+        the sessions alive too); the first failure is raised afterwards.
+        """
+        ended, failed = await self._end_all(user_id)
+        if failed:
+            raise next(iter(failed.values()))
         return ended
+
+    async def _end_all(self, user_id: UserId) -> tuple[dict[str, int], dict[str, Exception]]:
+        ended: dict[str, int] = {}
+        failed: dict[str, Exception] = {}
+        for name, revoke in self.revokers().items():
+            try:
+                ended[name] = int(await revoke(user_id))
+            except Exception as exc:
+                failed[name] = exc
+        return ended, failed
 
     # --- the flows ----------------------------------------------------------------------
 
@@ -524,16 +539,21 @@ class PasswordAccounts:
         if how == "reset" and not updated.verified:
             await self.users.mark_verified(updated.user_id, updated.credential_version)
             updated = await self.users.get_user(updated.user_id) or updated
-        ended = await self.end_everything(user.user_id)
+        ended, failed = await self._end_all(user.user_id)
+        detail: dict[str, Any] = {"how": how, "ended": ended}
+        if failed:
+            detail["failed"] = sorted(failed)
         await self._emit(
             PasswordChanged(
-                provider=self.provider.provider_name,
-                user_id=user.user_id,
-                detail={"how": how, "ended": ended},
+                provider=self.provider.provider_name, user_id=user.user_id, detail=detail
             )
         )
         if updated.email:
             await self._later(self._notify_changed(updated, updated.email))
+        if failed:
+            # The password did change (and the owner is told); the caller learns that
+            # some logins may live on: 503 for a store that could not answer.
+            raise next(iter(failed.values()))
         return updated
 
     async def _notify_changed(self, user: UserRecord, to: str) -> None:
