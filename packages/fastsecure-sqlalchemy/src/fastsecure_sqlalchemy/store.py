@@ -71,6 +71,9 @@ _DDL_LOCK_ID = int.from_bytes(
 # PostgreSQL's synchronous_commit values (SET LOCAL takes no bind parameter: only these).
 SYNCHRONOUS_COMMIT = frozenset(("on", "off", "local", "remote_write", "remote_apply"))
 _GENERATION_ROW = 1
+# Families ended per statement by revoke_user_families (bind parameters stay well below
+# every driver's limit).
+_CHUNK = 500
 # Exceptions from these packages are database failures even if SQLAlchemy did not wrap them.
 _DRIVER_MODULES = frozenset(
     ("asyncpg", "psycopg", "psycopg2", "aiomysql", "pymysql", "asyncmy", "aiosqlite", "sqlite3")
@@ -89,6 +92,11 @@ def _encode_user(user_id: UserId) -> tuple[str, str]:
     if len(value) > USER_ID_LENGTH:
         raise ValueError(f"user_id longer than {USER_ID_LENGTH} characters")
     return value, kind
+
+
+def _user_hash(user_id: UserId) -> str:
+    """The key of a user's token families: ``str(user_id)`` hashed, as the tokens' ``sub``."""
+    return hash_session_id(str(user_id))
 
 
 def _decode_user(value: str, kind: str) -> UserId:
@@ -132,6 +140,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
 
     store_type: ClassVar[str] = "sqlalchemy"
     loss_safe: ClassVar[bool] = True
+    tracks_users: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -653,13 +662,21 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         self, conn: AsyncConnection, table: Table, key: str, expires_at: datetime
     ) -> None:
         """Insert ``hash(key)`` with its expiry, or move the expiry of the existing row."""
+        await self._upsert_hashes(conn, table, [hash_session_id(key)], expires_at)
+
+    async def _upsert_hashes(
+        self, conn: AsyncConnection, table: Table, hashes: Sequence[str], expires_at: datetime
+    ) -> None:
+        """:meth:`_upsert_on` for keys already hashed, many in one statement."""
         key_column = table.primary_key.columns.values()[0].name
-        values = {key_column: hash_session_id(key), "expires_at": _utc(expires_at)}
+        rows = [{key_column: key, "expires_at": _utc(expires_at)} for key in hashes]
+        if not rows:
+            return
         if self.dialect in ("postgresql", "sqlite"):
             dialect_insert = (
                 pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
             )
-            stmt = dialect_insert(table).values(values)
+            stmt = dialect_insert(table).values(rows)
             await conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[key_column],
@@ -667,18 +684,19 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                 )
             )
         elif self.dialect in ("mysql", "mariadb"):
-            my_stmt = mysql_dialect.insert(table).values(values)
+            my_stmt = mysql_dialect.insert(table).values(rows)
             await conn.execute(
                 my_stmt.on_duplicate_key_update(expires_at=my_stmt.inserted.expires_at)
             )
         else:
-            changed = await conn.execute(
-                update(table)
-                .where(table.c[key_column] == values[key_column])
-                .values(expires_at=values["expires_at"])
-            )
-            if not changed.rowcount:
-                await conn.execute(insert(table), values)
+            for values in rows:
+                changed = await conn.execute(
+                    update(table)
+                    .where(table.c[key_column] == values[key_column])
+                    .values(expires_at=values["expires_at"])
+                )
+                if not changed.rowcount:
+                    await conn.execute(insert(table), values)
 
     async def revoke_token(self, jti: str, expires_at: datetime) -> None:
         """Mark a token id revoked until ``expires_at`` (stored hashed)."""
@@ -693,13 +711,14 @@ class DatabaseSessionStore(SessionStore, TokenStore):
 
     async def revoke_family(self, family_id: str, expires_at: datetime) -> None:
         """Forget the family as a live login and mark it revoked, in one transaction."""
-        families = self.tables.refresh_families
+        families, owners = self.tables.refresh_families, self.tables.user_families
         family_hash = hash_session_id(family_id)
 
         async def work() -> None:
             async with self._durable() as conn:
                 await conn.execute(delete(families).where(families.c.family_hash == family_hash))
                 await self._upsert_on(conn, self.tables.revoked_families, family_id, expires_at)
+                await conn.execute(delete(owners).where(owners.c.family_hash == family_hash))
 
         await self._bounded("revoke_family", work)
 
@@ -723,21 +742,89 @@ class DatabaseSessionStore(SessionStore, TokenStore):
             await conn.execute(_insert_ignore(gen, self.dialect), values)
         return str((await conn.execute(self._generation_select())).scalar_one())
 
-    async def start_family(self, family_id: str, refresh_jti: str, expires_at: datetime) -> str:
-        """Allow-list a login's family; creates the generation row once. One transaction."""
+    async def start_family(
+        self,
+        family_id: str,
+        refresh_jti: str,
+        expires_at: datetime,
+        *,
+        user_id: UserId | None = None,
+    ) -> str:
+        """Allow-list a login's family; creates the generation row once. One transaction.
+
+        With ``user_id`` the same transaction lists the family under its user: a
+        :meth:`revoke_user_families` sees it committed, or runs before it exists.
+        """
+        family_hash = hash_session_id(family_id)
         values = {
-            "family_hash": hash_session_id(family_id),
+            "family_hash": family_hash,
             "current_hash": hash_session_id(refresh_jti),
             "expires_at": _utc(expires_at),
         }
+        owner = (
+            None
+            if user_id is None
+            else {
+                "family_hash": family_hash,
+                "user_hash": _user_hash(user_id),
+                "expires_at": values["expires_at"],
+            }
+        )
 
         async def work() -> str:
             async with self._transaction(immediate=True) as conn:
                 generation = await self._ensure_generation(conn)
                 await conn.execute(insert(self.tables.refresh_families), values)
+                if owner is not None:
+                    await conn.execute(insert(self.tables.user_families), owner)
             return generation
 
         return await self._bounded("start_family", work)
+
+    async def revoke_user_families(self, user_id: UserId, revoked_until: datetime) -> int:
+        """End every family listed for the user, in one transaction; returns how many were live.
+
+        It ends exactly the families it read as listed: a login committed meanwhile stays
+        listed, live until the next revoke. A rotation of one of them that commits first
+        is seen (the row lock makes PostgreSQL and MariaDB re-read; SQLite's write lock
+        serializes), one that comes later finds the family revoked. Listed families whose
+        allow-list entry already expired are revoked too: no token of theirs outlives it.
+        """
+        user_hash = _user_hash(user_id)
+
+        async def work() -> int:
+            for attempt in range(_DEADLOCK_RETRIES):
+                try:
+                    return await self._revoke_user(user_hash, revoked_until)
+                except sa_exc.OperationalError as exc:
+                    if error_code(exc) != MY_DEADLOCK or attempt == _DEADLOCK_RETRIES - 1:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return await self._bounded("revoke_user_families", work)
+
+    async def _revoke_user(self, user_hash: str, revoked_until: datetime) -> int:
+        families, owners = self.tables.refresh_families, self.tables.user_families
+        ended = 0
+        async with self._durable() as conn:
+            listed = (
+                await conn.execute(
+                    select(owners.c.family_hash).where(owners.c.user_hash == user_hash)
+                )
+            ).scalars()
+            hashes = sorted(listed)  # one lock order for every writer
+            now = _utc(utcnow())
+            for start in range(0, len(hashes), _CHUNK):
+                chunk = hashes[start : start + _CHUNK]
+                result = await conn.execute(
+                    delete(families).where(
+                        families.c.family_hash.in_(chunk), families.c.expires_at > now
+                    )
+                )
+                ended += int(result.rowcount)
+                await self._upsert_hashes(conn, self.tables.revoked_families, chunk, revoked_until)
+                await conn.execute(delete(owners).where(owners.c.family_hash.in_(chunk)))
+        return ended
 
     async def check_access(
         self, jti: str, family_id: str | None, generation: str | None
@@ -787,7 +874,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         if generation is None:
             return Rotation.STALE
         families, revoked = self.tables.refresh_families, self.tables.revoked_families
-        gen = self.tables.token_generation
+        gen, owners = self.tables.token_generation, self.tables.user_families
         family_hash = hash_session_id(family_id)
 
         async def work() -> Rotation:
@@ -811,6 +898,12 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                     .values(current_hash=hash_session_id(new_jti), expires_at=_utc(expires_at))
                 )
                 if moved.rowcount == 1:
+                    # The family lives on, and so does its entry in its user's index.
+                    await conn.execute(
+                        update(owners)
+                        .where(owners.c.family_hash == family_hash)
+                        .values(expires_at=_utc(expires_at))
+                    )
                     return Rotation.ROTATED
                 row = (
                     await conn.execute(
@@ -832,6 +925,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                     return Rotation.UNKNOWN
                 await conn.execute(delete(families).where(families.c.family_hash == family_hash))
                 await self._upsert_on(conn, revoked, family_id, revoked_until)
+                await conn.execute(delete(owners).where(owners.c.family_hash == family_hash))
                 return Rotation.REUSED
 
         return await self._bounded("rotate_refresh", work)
@@ -853,6 +947,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                     {"id": _GENERATION_ROW, "generation": generation, "created_at": _utc(utcnow())},
                 )
                 await conn.execute(delete(self.tables.refresh_families))
+                await conn.execute(delete(self.tables.user_families))
                 await conn.execute(delete(self.tables.sessions))
             return generation
 
@@ -922,6 +1017,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
                     self.tables.revoked_families,
                     self.tables.used_refresh_tokens,
                     self.tables.refresh_families,
+                    self.tables.user_families,
                 ):
                     result = await conn.execute(delete(table).where(table.c.expires_at <= now))
                     removed += int(result.rowcount)
