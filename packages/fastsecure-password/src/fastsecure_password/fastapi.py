@@ -166,7 +166,7 @@ def password_router(
 
     @router.post("/reset")
     async def reset(body: ResetBody, request: Request) -> dict[str, bool]:
-        """Set a new password with a reset link's token; every session ends."""
+        """Set a new password with a reset link's token; every session and token family ends."""
         await run(accounts.reset_password(body.token, body.password, client_ip=address(request)))
         return {"reset": True}
 
@@ -214,7 +214,7 @@ def password_router(
         body: ChangeBody,
         auth: Annotated[AuthenticationResult, Depends(manager.requires_auth)],
     ) -> dict[str, bool]:
-        """Change the password (the current one is needed); every session ends."""
+        """Change the password (the current one is needed); every login of the user ends."""
         if auth.user_id is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
         await run(accounts.change_password(auth.user_id, body.current_password, body.new_password))
