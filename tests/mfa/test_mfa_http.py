@@ -238,9 +238,8 @@ async def test_password_and_totp_then_a_jwt_carrying_amr_and_auth_time() -> None
     auth_time = max(login.metadata[name]["auth_time"] for name in ("password", "totp"))
     assert amr == ["otp", "pwd"]
 
-    issued = await jwt.authenticate(
-        {"user_id": 1, "metadata": {"amr": amr, "auth_time": auth_time}}
-    )
+    # The ALL result is the factor: the JWT records what its checks reported.
+    issued = await jwt.authenticate({"user_id": 1, "factors": [login]})
     verified = await jwt.authenticate({"access_token": issued.access_token})
     assert verified.success
     assert verified.metadata["amr"] == ["otp", "pwd"]

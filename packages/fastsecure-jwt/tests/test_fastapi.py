@@ -256,9 +256,13 @@ def fuzz_target(request: pytest.FixtureRequest, make_app: Any, ec_key: Any) -> A
 
 
 def _refused(header: str) -> int:
-    """401; 400 when the header holds more than one credential (RFC 9110 allows one)."""
-    _, _, param = header.strip().partition(" ")
-    return 400 if any(sep in param.strip() for sep in ", \t") else 401
+    """401; 400 when a Bearer header holds more than one credential (RFC 9110 allows one).
+
+    Another scheme's header is not this provider's credential at all ("0 0 0" is 401).
+    """
+    scheme, _, param = header.strip().partition(" ")
+    two = any(sep in param.strip() for sep in ", \t")
+    return 400 if scheme.lower() == "bearer" and two else 401
 
 
 def _status(target: Any, header: str) -> int:

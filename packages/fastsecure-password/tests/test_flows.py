@@ -61,6 +61,8 @@ async def test_register_verify_login(setup: Setup) -> None:
     issued = await setup.accounts.login(" ZOE@example.org", PASSWORD, client_ip="192.0.2.1")
     assert issued.success and issued.session_id and issued.user_id == user.user_id
     assert await setup.session.validate_authentication({"session_id": issued.session_id})
+    session = await setup.session.authenticate({"session_id": issued.session_id})
+    assert session.metadata["amr"] == ["pwd"]  # the password is recorded as the factor
     assert setup.events.named("login.succeeded")[-1].detail == {"method": "password"}
     stored = await setup.provider.users.get_user(user.user_id)
     assert stored is not None and stored.password_hash.startswith("$argon2id$")

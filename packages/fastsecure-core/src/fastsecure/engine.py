@@ -33,6 +33,7 @@ from .exceptions import (
     RateLimitedError,
     StoreUnavailableError,
 )
+from .factors import factors_of
 from .matching import PatternTable, canonical_path, needs_canonical_check
 from .providers import AuthenticationProvider
 from .ratelimit import ClientAddress, MemoryRateLimiter, RateLimiter
@@ -502,32 +503,6 @@ class Engine:
             except Exception as exc:  # a broken challenge must not turn a 401 into a 500
                 logger.warning("fastsecure: challenge of %r failed: %s", name, type(exc).__name__)
         return tuple(out)
-
-
-def factors_of(result: AuthenticationResult) -> dict[str, float]:
-    """Method (RFC 8176 ``amr`` value) -> when it was last used, from a result's metadata.
-
-    A provider reports ``metadata["amr"]`` (the methods) and ``metadata["amr_times"]``
-    (method -> epoch seconds) or ``metadata["auth_time"]`` (for all of them). Under ALL each
-    provider's metadata sits under its name, and the methods are united.
-    """
-    found: dict[str, float] = {}
-    sources = [result.metadata]
-    sources += [v for v in result.metadata.values() if isinstance(v, dict)]
-    for meta in sources:
-        methods = meta.get("amr")
-        if not isinstance(methods, list | tuple):
-            continue
-        raw_times = meta.get("amr_times")
-        times: dict[str, Any] = raw_times if isinstance(raw_times, dict) else {}
-        default = meta.get("auth_time")
-        for method in methods:
-            if not isinstance(method, str):
-                continue
-            when = times.get(method, default)
-            when = float(when) if isinstance(when, int | float) else 0.0
-            found[method] = max(found.get(method, 0.0), when)
-    return found
 
 
 def _assured(requirement: AuthenticationRequirement, result: AuthenticationResult) -> bool:

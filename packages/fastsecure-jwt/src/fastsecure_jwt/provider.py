@@ -40,6 +40,7 @@ from fastsecure import (
 )
 from fastsecure.credentials import bearer_token
 from fastsecure.events import RefreshTokenReused
+from fastsecure.factors import FactorError, factor_claims, factor_times, without_factor_keys
 from fastsecure.results import UserId, normalize_scopes
 from fastsecure.stores import AccessCheck, Rotation, records_users
 from fastsecure.verified_cache import DEFAULT_SIZE, VerifiedTokenCache
@@ -880,10 +881,22 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         )
         if clashing:
             return self._fail(f"metadata may not set reserved claims: {', '.join(clashing)}")
+        if without_factor_keys(metadata) != metadata:
+            # Only checked factors may claim one (core reads nested dicts too).
+            return self._fail(
+                "metadata may not set amr, amr_times or auth_time: pass the factor results "
+                "as factors=[...]"
+            )
         try:
             scopes = normalize_scopes(credentials.get("scopes"))
         except TypeError:
             return self._fail("scopes must be a list of strings")
+        factors = credentials.get("factors") or ()
+        if isinstance(factors, AuthenticationResult) or not isinstance(factors, list | tuple):
+            raise FactorError("factors must be a list of AuthenticationResult")
+        claims = dict(metadata)
+        if factors:
+            claims.update(factor_claims(factor_times(factors, user_id)))
         family = b64url(secrets.token_bytes(_ID_BYTES))
         refresh_jti = b64url(secrets.token_bytes(_ID_BYTES))
         now = int(time.time())
@@ -900,7 +913,7 @@ class JWTAuthenticationProvider(AuthenticationProvider):
         return self._issue(
             user_id,
             scopes,
-            dict(metadata),
+            claims,
             family,
             generation=generation,
             refresh_jti=refresh_jti,

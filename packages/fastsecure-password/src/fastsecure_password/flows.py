@@ -611,10 +611,13 @@ class PasswordAccounts:
         checked = await self.check_password(login, password, client_ip=client_ip, device=device)
         user = user_of(checked)
         issuer = issue_with or self.issue_with
+        extra = dict(issue_data or {})
         data: dict[str, Any] = {
-            **(issue_data or {}),
+            **extra,
             "user_id": user.user_id,
             "scopes": list(checked.scopes),
+            # The session or token records the password as a factor (amr "pwd").
+            "factors": [checked, *extra.get("factors", ())],
         }
         issued = await self.manager.evaluate(AuthenticationRequirement([issuer]), {issuer: data})
         if not issued.success:

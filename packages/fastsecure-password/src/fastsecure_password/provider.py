@@ -252,6 +252,10 @@ class PasswordAuthenticationProvider(AuthenticationProvider):
                 "user": user,
                 "scopes": list(user.data.get("scopes") or []),
                 "rehashed": new_hash is not None,
+                # A factor result (RFC 8176 "pwd"): an issuer given it as ``factors``
+                # records it, and factor requirements (``factors=["pwd", ...]``) read it.
+                "amr": ["pwd"],
+                "auth_time": int(time.time()),
             },
         )
 

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 from fastsecure.plugins import lazy_exports
 
 if TYPE_CHECKING:
+    from fastsecure.factors import FactorError as FactorError
+
     from .cookies import clear_session_cookie as clear_session_cookie
     from .cookies import default_cookie_name as default_cookie_name
     from .cookies import set_session_cookie as set_session_cookie
     from .csrf import CsrfGuard as CsrfGuard
     from .csrf import csrf_token as csrf_token
-    from .provider import FactorError as FactorError
     from .provider import SessionAuthenticationProvider as SessionAuthenticationProvider
     from .provider import SessionInfo as SessionInfo
     from .store import MemorySessionStore as MemorySessionStore

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,14 @@ from fastsecure.events import (
     SessionRefused,
     SessionRevoked,
     SessionRotated,
+)
+from fastsecure.factors import (
+    FACTOR_KEYS,
+    FactorError,
+    factor_claims,
+    factor_times,
+    recorded_times,
+    without_factor_keys,
 )
 from fastsecure.results import UserId, normalize_scopes
 from fastsecure.stores import SessionRecord, as_utc, hash_session_id, session_key, utcnow
@@ -50,7 +57,6 @@ LimitPolicy = Literal["evict_oldest", "refuse"]
 # What the session records about the factors of the login (RFC 8176 methods, when each was
 # last used, the latest of them): written only from factor results (login ``factors``,
 # :meth:`SessionAuthenticationProvider.step_up`), never from caller metadata.
-FACTOR_KEYS = frozenset({"amr", "amr_times", "auth_time"})
 # Keys the provider owns in a session's metadata; login metadata cannot override them.
 RESERVED_KEYS = (
     frozenset({"ip_address", "user_agent", "scopes", "created_at", "last_seen"}) | FACTOR_KEYS
@@ -84,80 +90,9 @@ class SessionInfo:
         }
 
 
-class FactorError(ValueError):
-    """A factor result that cannot be recorded: unsuccessful, another user's, or no ``amr``."""
-
-
-def _same_user(a: object, b: object) -> bool:
-    """Equal ids of the same type: ``1`` and ``"1"`` (or ``True``) are different users."""
-    return a is not None and type(a) is type(b) and a == b
-
-
-def _factor_times(factors: Iterable[object], user_id: UserId) -> dict[str, int | float]:
-    """Method -> when it was used, from successful factor results for ``user_id``.
-
-    A result reports ``metadata["amr"]`` (RFC 8176 methods) and ``metadata["auth_time"]``
-    (epoch seconds; the time of recording when absent). A time in the future is taken as
-    now: it would otherwise keep the factor fresh for ever.
-    """
-    now = time.time()
-    times: dict[str, int | float] = {}
-    for factor in factors:
-        if not isinstance(factor, AuthenticationResult) or not factor.success:
-            raise FactorError("only a successful factor check can be recorded")
-        if not _same_user(factor.user_id, user_id):
-            raise FactorError("the factor was checked for another user")
-        methods = factor.metadata.get("amr")
-        if (
-            not isinstance(methods, list | tuple)
-            or not methods
-            or not all(isinstance(m, str) and m for m in methods)
-        ):
-            raise FactorError("a factor result must name its methods in metadata['amr']")
-        when = factor.metadata.get("auth_time", now)
-        if isinstance(when, bool) or not isinstance(when, int | float):
-            raise FactorError("metadata['auth_time'] must be seconds since the epoch")
-        when = min(when, int(now))
-        for method in methods:
-            times[method] = max(times.get(method, when), when)
-    return times
-
-
-def _recorded_times(metadata: dict[str, Any]) -> dict[str, int | float]:
-    """The factor times a session already holds (``amr_times``, else ``auth_time``)."""
-    raw = metadata.get("amr_times")
-    times: dict[str, int | float] = {}
-    if isinstance(raw, dict):
-        for method, when in raw.items():
-            if isinstance(method, str) and isinstance(when, int | float):
-                times[method] = when
-    default = metadata.get("auth_time")
-    methods = metadata.get("amr")
-    if isinstance(methods, list) and isinstance(default, int | float):
-        for method in methods:
-            if isinstance(method, str):
-                times.setdefault(method, default)
-    return times
-
-
-def _factor_claims(times: dict[str, int | float]) -> dict[str, Any]:
-    return {"amr": sorted(times), "amr_times": dict(times), "auth_time": max(times.values())}
-
-
 def _custom_metadata(custom: dict[str, Any]) -> dict[str, Any]:
-    """Login metadata without the provider's keys, one level down for factor keys too.
-
-    Core reads ``amr``/``auth_time`` from a result's metadata and from each dict in it
-    (:func:`fastsecure.engine.factors_of`), so a nested copy would count as a factor.
-    """
-    out: dict[str, Any] = {}
-    for key, value in custom.items():
-        if key in RESERVED_KEYS:
-            continue
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if k not in FACTOR_KEYS}
-        out[key] = value
-    return out
+    """Login metadata without the provider's keys (factor keys one level down too)."""
+    return without_factor_keys({k: v for k, v in custom.items() if k not in RESERVED_KEYS})
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -334,12 +269,12 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         factors = credentials.get("factors") or ()
         if isinstance(factors, AuthenticationResult) or not isinstance(factors, list | tuple):
             raise FactorError("factors must be a list of AuthenticationResult")
-        times = _factor_times(factors, user_id)
+        times = factor_times(factors, user_id)
         now = utcnow()
         expires_at = now + self.session_timeout
         metadata = _custom_metadata(custom)
         if times:
-            metadata.update(_factor_claims(times))
+            metadata.update(factor_claims(times))
         metadata.update(
             ip_address=credentials.get("ip_address"),
             user_agent=credentials.get("user_agent"),
@@ -623,11 +558,11 @@ class SessionAuthenticationProvider(AuthenticationProvider):
         if record is None:
             return self._fail(error)
         user_id: UserId = record["user_id"]
-        added = _factor_times([factor], user_id)  # refused before anything changes
-        times = _recorded_times(record.get("metadata") or {})
+        added = factor_times([factor], user_id)  # refused before anything changes
+        times = recorded_times(record.get("metadata") or {})
         for method, when in added.items():
             times[method] = max(times.get(method, when), when)
-        metadata = {**(record.get("metadata") or {}), **_factor_claims(times)}
+        metadata = {**(record.get("metadata") or {}), **factor_claims(times)}
         new_id = self.store.generate_session_id(user_id)
         # Rotate first: were the factor written first and the rotation to fail, the old id
         # (perhaps fixed by an attacker) would carry it.
