@@ -583,7 +583,8 @@ SCENARIOS: dict[str, Spec] = {
         fastsecure_session_redis, "FastSecure session, Redis store", store="Redis"
     ),
     "fastsecure-session-sqlite": Spec(
-        fastsecure_session_sqlite, "FastSecure session, SQLite store (read: sqlite3 on the event loop)"
+        fastsecure_session_sqlite,
+        "FastSecure session, SQLite store (read: sqlite3 on the event loop)",
     ),
     "fastsecure-session-postgresql": Spec(
         fastsecure_session_postgresql,
