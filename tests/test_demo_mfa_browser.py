@@ -203,6 +203,47 @@ async def test_passkey_enrolment_and_step_up(client: httpx.AsyncClient) -> None:
     assert forged.status_code == 403
 
 
+async def test_a_session_alone_cannot_add_a_factor(client: httpx.AsyncClient) -> None:
+    """A stolen session must not add its holder's passkey or swap the app's key.
+
+    Either would pass every later step-up, so adding a factor asks what removing one asks:
+    a fresh password and, once a second factor exists, a fresh one of those.
+    """
+    await log_in(client)
+    phone = await enrol_totp(client)  # right after the login: the password is fresh
+    device = SoftAuthenticator(ORIGIN)
+
+    # A second factor exists and none is fresh: no new passkey, no new TOTP key.
+    options = await client.post("/account/passkey/options")
+    assert options.status_code == 401 and options.json()["step_up"] == "/step-up?next=/account"
+    setup = await client.post("/account/totp/setup")
+    assert setup.status_code == 303 and setup.headers["location"] == "/step-up?next=/account"
+    assert (await client.post("/account/totp/confirm", data={"code": "123456"})).status_code == 303
+    account = await page_get(client, "/account")
+    assert "passkey-row" not in account.text and 'id="factor-totp"' in account.text
+
+    # Stepped up with the app: the passkey can be added.
+    assert (await client.post("/step-up/totp", data={"code": next_code(phone)})).status_code == 303
+    begin = (await client.post("/account/passkey/options")).json()
+    registered = await client.post(
+        "/account/passkey/register",
+        json={"ceremony_id": begin["id"], "response": device.create(begin["options"])},
+    )
+    assert registered.status_code == 200
+
+    # Later, with the password no longer fresh, not even that.
+    with time_machine.travel(time.time() + 301, tick=True):
+        assert (await client.post("/account/passkey/options")).status_code == 401
+        assert (await client.post("/account/totp/setup")).status_code == 303
+
+    # A user with no factor yet needs a fresh password to add the first one.
+    client.cookies.clear()
+    await log_in(client, "bob")
+    with time_machine.travel(time.time() + 301, tick=True):
+        assert (await client.post("/account/totp/setup")).status_code == 303
+    assert (await client.post("/account/totp/setup")).status_code == 200
+
+
 # --- in Chromium --------------------------------------------------------------------------
 
 

@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from webauthn.helpers import bytes_to_base64url
 
 from fastsecure import AuthenticationManager, AuthenticationResult, RateLimitedError
+from fastsecure.decision import INSUFFICIENT_USER_AUTHENTICATION
 from fastsecure.fastapi.openapi import auth_responses
+from fastsecure.fastapi.responses import DETAILS
 from fastsecure.results import UserId
 from fastsecure_password import LoginRefusedError, PasswordAccounts
 from fastsecure_redis import RedisSessionStore
@@ -40,6 +42,8 @@ from .settings import DemoSecrets, DemoSettings
 
 SECOND_FACTORS = ("otp", "hwk", "swk")
 STEP_UP_MAX_AGE = 300  # seconds; the same figure as fastsecure.toml's requirement
+ENROL_STEP_UP = "/step-up?next=/account"  # where adding a factor sends an unproven session
+STEP_UP_DETAIL = DETAILS[INSUFFICIENT_USER_AUTHENTICATION]  # core's 401 detail (RFC 9470)
 FACTOR_NAMES = {
     "pwd": "password",
     "otp": "authenticator app (TOTP)",
@@ -178,6 +182,26 @@ def add_routes(
         assert auth.user_id is not None
         return await factors.summary(auth.user_id)
 
+    async def may_enrol(auth: AuthenticationResult) -> bool:
+        """Adding a factor asks what removing one asks, once there is one to protect.
+
+        A stolen session must not add its holder's passkey or swap the authenticator app's
+        key: either would pass every later step-up. So a password from the last 5 minutes,
+        and, once the user has a second factor, a fresh one of those too.
+        """
+        fresh = fresh_factors(auth)
+        if "pwd" not in fresh:
+            return False
+        summary = await enrolled(auth)
+        has_second = bool(summary["totp_enrolled"] or summary["passkeys"])
+        return not has_second or bool(fresh & set(SECOND_FACTORS))
+
+    def step_up_first() -> RedirectResponse:
+        return RedirectResponse(ENROL_STEP_UP, status.HTTP_303_SEE_OTHER)
+
+    def step_up_first_json() -> JSONResponse:
+        return JSONResponse({"detail": STEP_UP_DETAIL, "step_up": ENROL_STEP_UP}, 401)
+
     async def limited(request: Request, name: str, exc: RateLimitedError, **ctx: Any) -> Response:
         answer = page(
             request,
@@ -198,9 +222,11 @@ def add_routes(
     # --- enrolment, from the account page ------------------------------------------------
 
     @app.post("/account/totp/setup", response_class=HTMLResponse, include_in_schema=False)
-    async def totp_setup(request: Request, auth: Auth) -> HTMLResponse:
+    async def totp_setup(request: Request, auth: Auth) -> Response:
         """A new secret: the QR code and the key, until a code from the app confirms it."""
         assert auth.user_id is not None
+        if not await may_enrol(auth):
+            return step_up_first()
         # What the authenticator app lists; ':' separates the issuer in the otpauth URI.
         account_name = str(auth.user_id).replace(":", "/")
         enrolment = await totp.begin_enrolment(auth.user_id, account_name)
@@ -212,6 +238,8 @@ def add_routes(
     @app.post("/account/totp/confirm", include_in_schema=False, responses=limited_form)
     async def totp_confirm(request: Request, auth: Auth, code: Annotated[str, Form()]) -> Response:
         assert auth.user_id is not None
+        if not await may_enrol(auth):
+            return step_up_first()
         try:
             confirmed = await totp.confirm_enrolment(auth.user_id, code)
         except RateLimitedError as exc:
@@ -230,14 +258,18 @@ def add_routes(
         return answer
 
     @app.post("/account/passkey/options", include_in_schema=False)
-    async def passkey_options(auth: Auth) -> dict[str, Any]:
+    async def passkey_options(auth: Auth) -> Any:
         assert auth.user_id is not None
+        if not await may_enrol(auth):
+            return step_up_first_json()
         ceremony = await passkeys.registration_options(auth.user_id, str(auth.user_id))
         return {"id": ceremony.id, "options": ceremony.options}
 
     @app.post("/account/passkey/register", include_in_schema=False)
     async def passkey_register(body: CeremonyBody, auth: Auth) -> Response:
         assert auth.user_id is not None
+        if not await may_enrol(auth):
+            return step_up_first_json()
         try:
             await passkeys.register(
                 auth.user_id, body.ceremony_id, body.response, name=body.name or "Passkey"
