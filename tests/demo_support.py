@@ -55,3 +55,53 @@ def serve(app: Any, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium (``apt-get install chromium``); never a downloaded browser."""
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, headless, without the sandbox (containers)."""
+    import os
+
+    if not os.access(CHROMIUM, os.X_OK):
+        service_unavailable(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def add_virtual_authenticator(cdp: Any) -> str:
+    """A platform passkey authenticator in the page (CDP ``WebAuthn.addVirtualAuthenticator``).
+
+    CTAP 2.1 over the internal transport, resident keys and user verification that always
+    succeeds, with presence simulated: what a phone or laptop with a fingerprint offers.
+    Returns its id, for ``WebAuthn.getCredentials`` and ``removeVirtualAuthenticator``.
+    """
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    answer = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "ctap2Version": "ctap2_1",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return str(answer["authenticatorId"])

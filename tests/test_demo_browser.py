@@ -9,7 +9,6 @@ own login page, and Swagger UI's Authorize button with a token from the API, end
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,22 +17,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fastsecure.testing import service_unavailable
-
 for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__).resolve().parent):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
 from demo import DemoSettings, create_app  # noqa: E402
 from demo.local_oidc import local_openid_provider  # noqa: E402
-from demo_support import ROOT, free_port, serve  # noqa: E402
+from demo_support import ROOT, chromium_browser, free_port, serve  # noqa: E402
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "demo"
 TIMEOUT_MS = 15_000
 
@@ -59,20 +55,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    if not os.access(CHROMIUM, os.X_OK):
-        service_unavailable(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 def new_context(browser: object, demo: Demo) -> object:

@@ -12,7 +12,6 @@ is a secure context over http. Screenshots go to ``test-artifacts/demo-mfa/``.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -26,7 +25,6 @@ import pytest
 import time_machine
 from asgi_lifespan import LifespanManager
 
-from fastsecure.testing import service_unavailable
 from fastsecure_webauthn.testing import SoftAuthenticator
 
 for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__).resolve().parent):
@@ -34,9 +32,8 @@ for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__
         sys.path.insert(0, str(_path))
 
 from demo import DemoSettings, create_app  # noqa: E402
-from demo_support import ROOT, free_port, serve  # noqa: E402
+from demo_support import ROOT, add_virtual_authenticator, chromium_browser, free_port, serve  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "demo-mfa"
 COOKIE = "fastsecure_session"
 ORIGIN = "http://localhost:8000"
@@ -258,20 +255,8 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        service_unavailable(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 def shot(page: Any, name: str) -> None:
@@ -305,21 +290,7 @@ def test_totp_and_passkey_step_up_in_chromium(demo_url: str, chromium: Any) -> N
     )
     page = context.new_page()
     cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable", {"enableUI": False})
-    authenticator = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "ctap2Version": "ctap2_1",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )["authenticatorId"]
+    authenticator = add_virtual_authenticator(cdp)
     try:
         # 1. Register, confirm the address from the development outbox, log in.
         page.goto(f"{url}/register")

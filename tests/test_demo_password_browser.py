@@ -7,7 +7,6 @@ of each step land in ``test-artifacts/demo-password/``.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -15,18 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from fastsecure.testing import service_unavailable
-
 for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__).resolve().parent):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
 from demo import DemoSettings, create_app  # noqa: E402
-from demo_support import ROOT, free_port, serve  # noqa: E402
+from demo_support import ROOT, chromium_browser, free_port, serve  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "demo-password"
 
 
@@ -41,20 +37,8 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not os.access(CHROMIUM, os.X_OK):
-        service_unavailable(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium_browser() as launched:
+        yield launched
 
 
 def _page(browser: object) -> object:

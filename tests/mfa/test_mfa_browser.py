@@ -10,7 +10,6 @@ go to ``test-artifacts/mfa/``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -20,19 +19,16 @@ from typing import Any
 import pyotp
 import pytest
 
-from fastsecure.testing import service_unavailable
-
 ROOT = Path(__file__).resolve().parents[2]
 for _path in (Path(__file__).resolve().parent, ROOT / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from demo_support import free_port, serve  # noqa: E402
+from demo_support import add_virtual_authenticator, chromium_browser, free_port, serve  # noqa: E402
 from mfa_app import MfaApp, create_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "mfa"
 TIMEOUT_MS = 15_000
 
@@ -48,20 +44,8 @@ def server() -> Iterator[tuple[str, MfaApp]]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        service_unavailable(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 def shot(page: Any, name: str) -> None:
@@ -94,21 +78,7 @@ def test_totp_and_passkey_in_chromium(server: tuple[str, MfaApp], chromium: Any)
     )
     page = context.new_page()
     cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable", {"enableUI": False})
-    authenticator = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "ctap2Version": "ctap2_1",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )["authenticatorId"]
+    authenticator = add_virtual_authenticator(cdp)
     try:
         # 1. Password sign-in; the security page wants a second factor.
         sign_in(page, url)
