@@ -237,19 +237,22 @@ class RateLimiterConformance:
 
     @pytest.mark.asyncio
     async def test_back_off_doubles_up_to_the_maximum(self, rate_limiter: RateLimiter) -> None:
+        # Real seconds (a store may keep its own clock): each lower bound leaves a whole
+        # second for the two round trips between the allowed attempt and the refused one,
+        # which a loaded machine's SQLite file can need a good part of.
         key = self.key()
-        backoff = Backoff(limit=1, window=60, base_delay=0.25, max_delay=0.5)
-        assert (await rate_limiter.attempt(key, backoff)).allowed  # count 1: wait 0.25 s
+        backoff = Backoff(limit=1, window=60, base_delay=1.0, max_delay=2.0)
+        assert (await rate_limiter.attempt(key, backoff)).allowed  # count 1: wait 1 s
         first = await rate_limiter.attempt(key, backoff)
-        assert not first.allowed and 0 < first.retry_after <= 0.25
-        await asyncio.sleep(0.3)
-        assert (await rate_limiter.attempt(key, backoff)).allowed  # count 2: wait 0.5 s
+        assert not first.allowed and 0 < first.retry_after <= 1.0
+        await asyncio.sleep(1.05)
+        assert (await rate_limiter.attempt(key, backoff)).allowed  # count 2: wait 2 s
         second = await rate_limiter.attempt(key, backoff)
-        assert not second.allowed and 0.3 < second.retry_after <= 0.5
-        await asyncio.sleep(0.55)
-        assert (await rate_limiter.attempt(key, backoff)).allowed  # count 3: capped at 0.5 s
+        assert not second.allowed and 1.0 < second.retry_after <= 2.0  # doubled
+        await asyncio.sleep(2.05)
+        assert (await rate_limiter.attempt(key, backoff)).allowed  # count 3: capped at 2 s
         third = await rate_limiter.attempt(key, backoff)
-        assert not third.allowed and 0.3 < third.retry_after <= 0.5
+        assert not third.allowed and 1.0 < third.retry_after <= 2.0  # not 4 s
 
     @pytest.mark.asyncio
     async def test_reset_forgets_and_refund_lifts_the_wait(self, rate_limiter: RateLimiter) -> None:
