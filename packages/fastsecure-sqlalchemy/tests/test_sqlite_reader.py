@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from fastsecure import StoreUnavailableError
 from fastsecure.stores import utcnow
 from fastsecure_sqlalchemy import DatabaseSessionStore
-from fastsecure_sqlalchemy.sqlite_reader import sqlite_file
+from fastsecure_sqlalchemy.sqlite_reader import MISS, sqlite_file
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ async def test_after_aclose_reads_go_through_the_engine(tmp_path: Path) -> None:
     assert await store.get_session(session_id) is not None
     await store.aclose()
     assert store._reader is not None
-    assert store._reader.fetch({"id_hash": "x"}) is not None  # MISS: closed
+    assert store._reader.fetch("x") is MISS  # closed: never "no session"
     assert await store.get_session(session_id) is not None  # the engine reopens a pool
 
 
@@ -137,3 +137,21 @@ def test_which_urls_read_on_the_event_loop(url: str, fast: bool) -> None:
     assert (path is not None) is fast
     if path is not None:
         assert path.is_absolute()
+
+
+async def test_a_forked_child_opens_its_own_connection(sqlite_store: DatabaseSessionStore) -> None:
+    """SQLite forbids using a connection across a fork (uvicorn/gunicorn workers fork)."""
+    import os
+
+    session_id = await login(sqlite_store)
+    assert await sqlite_store.get_session(session_id) is not None
+    reader = sqlite_store._reader
+    assert reader is not None
+    parent = reader._connection()
+    child = os.fork()
+    if child == 0:  # the child: a connection of its own, and it still reads
+        mine = reader._connection()
+        os._exit(0 if mine is not None and mine is not parent else 1)
+    _, status = await asyncio.to_thread(os.waitpid, child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert reader._connection() is parent  # the parent keeps its own

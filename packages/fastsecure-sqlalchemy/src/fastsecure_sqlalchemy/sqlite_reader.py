@@ -29,6 +29,18 @@ from sqlalchemy.sql import Select
 MISS: Final = object()
 """The reader could not answer; read through the engine instead."""
 
+_forks = 0
+"""Forks of this process seen from the child: a connection opened under another count is
+the parent's, and SQLite forbids carrying a connection across a fork."""
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
+
 Processor = Callable[[Any], Any] | None
 
 
@@ -57,7 +69,8 @@ class SQLiteReader:
     def __init__(self, path: Path, statement: Select[Any], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
-        self._names = tuple(compiled.positiontup or ())
+        if len(compiled.positiontup or ()) != 1:
+            raise ValueError("the reader runs statements with exactly one bound parameter")
         self._processors: tuple[Processor, ...] = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
@@ -71,7 +84,7 @@ class SQLiteReader:
     def _connection(self) -> sqlite3.Connection | None:
         local = self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid():
+        if conn is not None and local.forks == _forks:
             return conn
         if self._closed:
             return None
@@ -82,18 +95,18 @@ class SQLiteReader:
             )
         except sqlite3.Error:
             return None
-        local.conn, local.pid = conn, os.getpid()
+        local.conn, local.forks = conn, _forks
         with self._lock:
             self._opened.append(conn)
         return conn
 
-    def fetch(self, params: dict[str, Any]) -> Sequence[Any] | object | None:
-        """The row (processed as the engine would), None when there is none, or :data:`MISS`."""
+    def fetch(self, value: Any) -> Sequence[Any] | object | None:
+        """The row for ``value`` (processed as the engine would), None, or :data:`MISS`."""
         conn = self._connection()
         if conn is None:
             return MISS
         try:
-            row = conn.execute(self.sql, [params[name] for name in self._names]).fetchone()
+            row = conn.execute(self.sql, (value,)).fetchone()
         except sqlite3.Error:
             return MISS  # a writer's lock, a missing table: the engine's path decides
         if row is None:

@@ -428,7 +428,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         id_hash = hash_session_id(session_id)
         row: Any = MISS
         if self._reader is not None and not self._auto_create and not self._traced():
-            row = self._reader.fetch({"id_hash": id_hash})
+            row = self._reader.fetch(id_hash)
         if row is MISS:
 
             async def work() -> Any:
