@@ -105,3 +105,13 @@ def add_virtual_authenticator(cdp: Any) -> str:
         },
     )
     return str(answer["authenticatorId"])
+
+
+def screenshot(page: Any, folder: str, name: str) -> Path:
+    """A full-page PNG under ``test-artifacts/<folder>/`` (CI keeps them); never empty."""
+    directory = ROOT / "test-artifacts" / folder
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+    return path

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,14 +24,13 @@ for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__
 
 from demo import DemoSettings, create_app  # noqa: E402
 from demo.local_oidc import local_openid_provider  # noqa: E402
-from demo_support import ROOT, chromium_browser, free_port, serve  # noqa: E402
+from demo_support import free_port, screenshot, serve  # noqa: E402
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning"),
 ]
 
-ARTIFACTS = ROOT / "test-artifacts" / "demo"
 TIMEOUT_MS = 15_000
 
 
@@ -53,12 +53,6 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             yield Demo(url, issuer, settings)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    with chromium_browser() as browser:
-        yield browser
-
-
 def new_context(browser: object, demo: Demo) -> object:
     """A fresh browser profile that may only talk to the two loopback servers."""
     from playwright.sync_api import Browser, Route
@@ -79,15 +73,8 @@ def new_context(browser: object, demo: Demo) -> object:
     return context
 
 
-def shot(page: object, name: str) -> Path:
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 0
-    return path
+def shot(page: Any, name: str) -> Path:
+    return screenshot(page, "demo", name)
 
 
 def login_with_form(page: object, demo: Demo, username: str, password: str) -> None:

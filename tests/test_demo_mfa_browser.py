@@ -32,9 +32,8 @@ for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__
         sys.path.insert(0, str(_path))
 
 from demo import DemoSettings, create_app  # noqa: E402
-from demo_support import ROOT, add_virtual_authenticator, chromium_browser, free_port, serve  # noqa: E402
+from demo_support import add_virtual_authenticator, free_port, screenshot, serve  # noqa: E402
 
-ARTIFACTS = ROOT / "test-artifacts" / "demo-mfa"
 COOKIE = "fastsecure_session"
 ORIGIN = "http://localhost:8000"
 STEP_UP_CHALLENGE = 'error="insufficient_user_authentication", max_age=300'
@@ -253,15 +252,8 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def shot(page: Any, name: str) -> Path:
+    return screenshot(page, "demo-mfa", name)
 
 
 def session_cookie(context: Any) -> str:

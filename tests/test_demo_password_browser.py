@@ -11,6 +11,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,11 +20,9 @@ for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__
         sys.path.insert(0, str(_path))
 
 from demo import DemoSettings, create_app  # noqa: E402
-from demo_support import ROOT, chromium_browser, free_port, serve  # noqa: E402
+from demo_support import free_port, screenshot, serve  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = ROOT / "test-artifacts" / "demo-password"
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +34,6 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium_browser() as launched:
-        yield launched
-
-
 def _page(browser: object) -> object:
     from playwright.sync_api import Browser
 
@@ -50,12 +43,8 @@ def _page(browser: object) -> object:
     return context.new_page()
 
 
-def _shot(page: object, name: str) -> None:
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def _shot(page: Any, name: str) -> Path:
+    return screenshot(page, "demo-password", name)
 
 
 def _link_from_outbox(page: object, url: str, path: str) -> str:
@@ -79,10 +68,10 @@ def _login(page: object, url: str, login: str, password: str) -> None:
     page.click("#login-button")
 
 
-def test_register_verify_login_reset_in_a_browser(browser: object, demo_url: str) -> None:
+def test_register_verify_login_reset_in_a_browser(chromium: object, demo_url: str) -> None:
     from playwright.sync_api import Page, expect
 
-    laptop, phone = _page(browser), _page(browser)
+    laptop, phone = _page(chromium), _page(chromium)
     assert isinstance(laptop, Page) and isinstance(phone, Page)
 
     laptop.goto(f"{demo_url}/login")

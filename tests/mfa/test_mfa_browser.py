@@ -24,12 +24,11 @@ for _path in (Path(__file__).resolve().parent, ROOT / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from demo_support import add_virtual_authenticator, chromium_browser, free_port, serve  # noqa: E402
+from demo_support import add_virtual_authenticator, free_port, screenshot, serve  # noqa: E402
 from mfa_app import MfaApp, create_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = ROOT / "test-artifacts" / "mfa"
 TIMEOUT_MS = 15_000
 
 
@@ -42,17 +41,8 @@ def server() -> Iterator[tuple[str, MfaApp]]:
         yield url, mfa
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser() as browser:
-        yield browser
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 0
+def shot(page: Any, name: str) -> Path:
+    return screenshot(page, "mfa", name)
 
 
 def sign_in(page: Any, url: str) -> None:
