@@ -115,3 +115,20 @@ def screenshot(page: Any, folder: str, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 0
     return path
+
+
+def loopback_context(
+    browser: Any, *allowed: str, width: int = 1100, timeout_ms: int = 15_000
+) -> Any:
+    """A fresh browser profile that may only reach ``allowed`` (the servers under test).
+
+    Anything else (a CDN stylesheet a page links, say) is aborted: nothing leaves the
+    machine, and a page that needs the network fails here as it would offline.
+    """
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(timeout_ms)
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(allowed) else route.abort(),
+    )
+    return context

@@ -24,7 +24,7 @@ for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__
 
 from demo import DemoSettings, create_app  # noqa: E402
 from demo.local_oidc import local_openid_provider  # noqa: E402
-from demo_support import free_port, screenshot, serve  # noqa: E402
+from demo_support import free_port, loopback_context, screenshot, serve  # noqa: E402
 
 pytestmark = [
     pytest.mark.browser,
@@ -55,22 +55,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def new_context(browser: object, demo: Demo) -> object:
     """A fresh browser profile that may only talk to the two loopback servers."""
-    from playwright.sync_api import Browser, Route
-
-    assert isinstance(browser, Browser)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    allowed = (demo.url, demo.issuer)
-
-    def only_loopback(route: Route) -> None:
-        # The mock provider's page links a CDN stylesheet; the machine has no such access.
-        if route.request.url.startswith(allowed):
-            route.continue_()
-        else:
-            route.abort()
-
-    context.route("**/*", only_loopback)
-    return context
+    # The mock provider's page links a CDN stylesheet; the machine has no such access.
+    return loopback_context(browser, demo.url, demo.issuer, width=1280, timeout_ms=TIMEOUT_MS)
 
 
 def shot(page: Any, name: str) -> Path:

@@ -32,7 +32,7 @@ for _path in (Path(__file__).resolve().parent.parent / "examples", Path(__file__
         sys.path.insert(0, str(_path))
 
 from demo import DemoSettings, create_app  # noqa: E402
-from demo_support import add_virtual_authenticator, free_port, screenshot, serve  # noqa: E402
+from demo_support import add_virtual_authenticator, free_port, loopback_context, screenshot, serve  # noqa: E402
 
 COOKIE = "fastsecure_session"
 ORIGIN = "http://localhost:8000"
@@ -273,13 +273,7 @@ def test_totp_and_passkey_step_up_in_chromium(demo_url: str, chromium: Any) -> N
     from playwright.sync_api import expect
 
     url = demo_url
-    context = chromium.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(15_000)
-    # Only the demo may be reached: nothing leaves the machine.
-    context.route(
-        "**/*",
-        lambda route: route.continue_() if route.request.url.startswith(url) else route.abort(),
-    )
+    context = loopback_context(chromium, url)
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     authenticator = add_virtual_authenticator(cdp)

@@ -24,7 +24,7 @@ for _path in (Path(__file__).resolve().parent, ROOT / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from demo_support import add_virtual_authenticator, free_port, screenshot, serve  # noqa: E402
+from demo_support import add_virtual_authenticator, free_port, loopback_context, screenshot, serve  # noqa: E402
 from mfa_app import MfaApp, create_app  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -59,13 +59,7 @@ def session_cookie(context: Any) -> str:
 
 def test_totp_and_passkey_in_chromium(server: tuple[str, MfaApp], chromium: Any) -> None:
     url, _ = server
-    context = chromium.new_context(viewport={"width": 1100, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    # Only the app may be reached: nothing leaves the machine.
-    context.route(
-        "**/*",
-        lambda route: route.continue_() if route.request.url.startswith(url) else route.abort(),
-    )
+    context = loopback_context(chromium, url, timeout_ms=TIMEOUT_MS)
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     authenticator = add_virtual_authenticator(cdp)
