@@ -20,10 +20,16 @@ import httpx
 
 from .backends import Backend
 from .faults import Fault
-from .fleet import Fleet
+from .fleet import SERVER_KEEP_ALIVE, Fleet
 from .model import REVOKED, VALID, WRITE, Dead, Family, FaultWindow, Model, Sample, UserState
 
 CLIENT_TIMEOUT = 10.0  # no answer within this is a violation (store bounds are 1-2 s)
+# A client drops an idle connection after this; the fleet's servers keep one open for
+# fleet.SERVER_KEEP_ALIVE, longer, as behind any load balancer. Were the two equal (uvicorn's
+# and httpx's defaults are both 5 s), the server could close a connection just as the client
+# reuses it, and the request would break though every process is up.
+CLIENT_KEEPALIVE_EXPIRY = 5.0
+assert CLIENT_KEEPALIVE_EXPIRY < SERVER_KEEP_ALIVE  # the client closes idle connections first
 REPLAY_AFTER_REFRESH = 0.2  # a stolen token replayed right after its owner rotated it
 LOGIN_GAP = 0.005  # keeps one user's session creation times apart (evict-oldest order)
 
@@ -100,21 +106,23 @@ class Driver:
             clock = self.model.clock
             started = clock.now()
             status = 0
+            error = ""
             response: httpx.Response | None = None
             try:
                 response = await self._clients[index].request(method, path, **kwargs)
                 status = response.status_code
-            except httpx.ConnectError:
-                status = -1
-            except httpx.TimeoutException:
-                status = -3
-            except httpx.HTTPError:
-                status = -2
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, httpx.ConnectError):
+                    status = -1
+                elif isinstance(exc, httpx.TimeoutException):
+                    status = -3
+                else:
+                    status = -2
             retry_after = response is not None and "retry-after" in response.headers
+            elapsed = clock.now() - started
             self.model.record(
-                Sample(
-                    op, expect, user, index, status, started, clock.now() - started, retry_after
-                ),
+                Sample(op, expect, user, index, status, started, elapsed, retry_after, error),
                 written_at=written_at,
             )
             if status != -1 or process is not None or len(tried) == count:
@@ -152,7 +160,11 @@ class Driver:
 
     async def run(self) -> None:
         """Workers, the store sampler, the RSS snapshots and the fault, until done."""
-        limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=16)
+        limits = httpx.Limits(
+            max_connections=self.concurrency * 2,
+            max_keepalive_connections=16,
+            keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY,
+        )
         self._clients = [
             httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT, limits=limits)
             for url in self.fleet.urls

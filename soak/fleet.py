@@ -20,6 +20,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# Seconds a server keeps an idle connection: longer than the driver's client keeps one
+# (driver.CLIENT_KEEPALIVE_EXPIRY), so the client always closes first, never mid-request.
+SERVER_KEEP_ALIVE = 30
 
 
 def free_port() -> int:
@@ -71,6 +74,7 @@ class AppProcess:
                     sys.executable, "-m", "uvicorn", "soak.app:create_app", "--factory",
                     "--app-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(self.port),
                     "--log-level", "warning", "--no-access-log",
+                    "--timeout-keep-alive", str(SERVER_KEEP_ALIVE),
                 ],
                 env={**os.environ, **self.env},
                 stdout=out,

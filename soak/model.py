@@ -43,6 +43,7 @@ class Sample:
     started: float  # seconds since the run started
     elapsed: float
     retry_after: bool = False
+    error: str = ""  # the client's exception class when no answer came
 
 
 @dataclass
@@ -204,7 +205,10 @@ class Model:
                 self.process_down(sample.process, at)
                 or self.process_down(sample.process, at + sample.elapsed)
             ):
-                violation("dropped_connection", "a live process dropped or refused a request")
+                violation(
+                    "dropped_connection",
+                    f"a live process dropped or refused a request ({sample.error})",
+                )
             return
         if status == 503:
             if not sample.retry_after:

@@ -68,6 +68,9 @@ class AppServer:
                     sys.executable, "-m", "uvicorn", "fault_app:create_app", "--factory",
                     "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(self.port),
                     "--workers", str(self.workers), "--log-level", "warning",
+                    # Longer than httpx's 5 s idle expiry: the client closes an idle
+                    # connection first, so the server never drops one as it is reused.
+                    "--timeout-keep-alive", "30",
                 ],
                 env=self.env,
                 stdout=out,

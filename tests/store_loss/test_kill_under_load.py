@@ -65,6 +65,9 @@ def app_url(redis_server: RedisServer, tmp_path: Path) -> Iterator[str]:
             sys.executable, "-m", "uvicorn", "loss_app:create_app_from_env", "--factory",
             "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(WORKERS), "--log-level", "warning",
+            # Longer than httpx's 5 s idle expiry: the client closes an idle connection
+            # first, so the server never drops one as it is reused (a false "error").
+            "--timeout-keep-alive", "30",
         ],
         env=env,
         stdout=log,
