@@ -100,6 +100,8 @@ async def test_step_up_redirects_pages_and_answers_the_api_with_401(
     assert api.status_code == 401
     assert api.json() == {"detail": "Additional authentication required"}
     assert f"Bearer {STEP_UP_CHALLENGE}" in api.headers["www-authenticate"]
+    # The session's own challenge says so too: a cookie-only client needs no Bearer scheme.
+    assert f'Cookie realm="session", {STEP_UP_CHALLENGE}' in api.headers["www-authenticate"]
 
     step_up = await page_get(client, "/step-up?next=/account/security")
     assert 'id="no-second-factor"' in step_up.text  # nothing enrolled yet
@@ -212,6 +214,7 @@ async def test_a_session_alone_cannot_add_a_factor(client: httpx.AsyncClient) ->
     # A second factor exists and none is fresh: no new passkey, no new TOTP key.
     options = await client.post("/account/passkey/options")
     assert options.status_code == 401 and options.json()["step_up"] == "/step-up?next=/account"
+    assert options.headers["www-authenticate"] == f'Cookie realm="session", {STEP_UP_CHALLENGE}'
     setup = await client.post("/account/totp/setup")
     assert setup.status_code == 303 and setup.headers["location"] == "/step-up?next=/account"
     assert (await client.post("/account/totp/confirm", data={"code": "123456"})).status_code == 303

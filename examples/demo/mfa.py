@@ -44,6 +44,7 @@ SECOND_FACTORS = ("otp", "hwk", "swk")
 STEP_UP_MAX_AGE = 300  # seconds; the same figure as fastsecure.toml's requirement
 ENROL_STEP_UP = "/step-up?next=/account"  # where adding a factor sends an unproven session
 STEP_UP_DETAIL = DETAILS[INSUFFICIENT_USER_AUTHENTICATION]  # core's 401 detail (RFC 9470)
+STEP_UP_ERROR = f'error="{INSUFFICIENT_USER_AUTHENTICATION}", max_age={STEP_UP_MAX_AGE}'
 FACTOR_NAMES = {
     "pwd": "password",
     "otp": "authenticator app (TOTP)",
@@ -200,7 +201,13 @@ def add_routes(
         return RedirectResponse(ENROL_STEP_UP, status.HTTP_303_SEE_OTHER)
 
     def step_up_first_json() -> JSONResponse:
-        return JSONResponse({"detail": STEP_UP_DETAIL, "step_up": ENROL_STEP_UP}, 401)
+        # The answer core gives an under-assured session (RFC 9470), plus where to step up.
+        challenge = f"{sessions.challenge()}, {STEP_UP_ERROR}"
+        return JSONResponse(
+            {"detail": STEP_UP_DETAIL, "step_up": ENROL_STEP_UP},
+            401,
+            headers={"WWW-Authenticate": challenge},
+        )
 
     async def limited(request: Request, name: str, exc: RateLimitedError, **ctx: Any) -> Response:
         answer = page(

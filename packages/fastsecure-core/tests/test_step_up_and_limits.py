@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import Depends, FastAPI
 
 from fastsecure import AuthenticationManager, AuthenticationProvider, AuthenticationResult
@@ -22,6 +23,9 @@ class Login(AuthenticationProvider):
     """``Authorization: Bearer amr=pwd+otp;at=<epoch>`` describes the login it stands for."""
 
     provider_type = "login"
+
+    def __init__(self, challenge: str = "Bearer") -> None:
+        self._challenge = challenge
 
     def get_required_credentials(self) -> set[str]:
         return {"token"}
@@ -43,7 +47,7 @@ class Login(AuthenticationProvider):
         return True
 
     def challenge(self) -> str:
-        return "Bearer"
+        return self._challenge
 
 
 def app_for(manager: AuthenticationManager) -> FastAPI:
@@ -61,9 +65,9 @@ def app_for(manager: AuthenticationManager) -> FastAPI:
     return app
 
 
-def manager_with_rules() -> AuthenticationManager:
+def manager_with_rules(challenge: str = "Bearer") -> AuthenticationManager:
     manager = AuthenticationManager(autoload=False)
-    manager.register_provider("login", Login())
+    manager.register_provider("login", Login(challenge))
     manager.add_requirement(
         "/account/security/**", ["login"], factors=["pwd", ["otp", "hwk", "swk"]], max_age=300
     )
@@ -93,6 +97,34 @@ async def test_step_up_demands_every_factor_group_and_freshness() -> None:
         assert stale.status_code == 401
         no_password = await client.get("/account/security/keys", headers=bearer("otp"))
         assert no_password.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("challenge", "expected"),
+    [
+        ("Bearer", 'Bearer error="insufficient_user_authentication", max_age=300'),
+        (
+            'Bearer realm="api"',
+            'Bearer realm="api", error="insufficient_user_authentication", max_age=300',
+        ),
+        (
+            'Cookie realm="session"',
+            'Cookie realm="session", error="insufficient_user_authentication", max_age=300',
+        ),
+        ("ApiKey", 'ApiKey error="insufficient_user_authentication", max_age=300'),
+    ],
+)
+async def test_every_scheme_s_challenge_says_step_up(challenge: str, expected: str) -> None:
+    """A session-only (or API-key) client tells "log in again" from "add a factor" too."""
+    app = app_for(manager_with_rules(challenge))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        weak = await client.get("/account/security/keys", headers=bearer("pwd"))
+        assert weak.status_code == 401
+        assert weak.headers["www-authenticate"] == expected
+        absent = await client.get("/account/security/keys")
+        assert absent.status_code == 401
+        assert absent.headers["www-authenticate"] == challenge  # not logged in: no step-up
 
 
 async def test_authenticated_as_carries_factors_for_step_up_tests() -> None:

@@ -83,7 +83,9 @@ def _www_authenticate(decision: Decision) -> str:
 
     ``error="invalid_token"`` when that provider's credential was presented and refused;
     ``error="insufficient_scope"`` with the missing ``scope`` when it lacked scopes; no
-    error when nothing was presented to it (RFC 6750 section 3.1).
+    error when nothing was presented to it (RFC 6750 section 3.1). A step-up refusal
+    (RFC 9470) marks every challenge, a session's ``Cookie`` one too: it is about the
+    user's login, not one scheme, and a session-only client must be able to tell it apart.
     """
     status = {p.provider: p.status for p in decision.providers}
     step_up = None
@@ -97,14 +99,17 @@ def _www_authenticate(decision: Decision) -> str:
     seen: dict[str, None] = {}
     for provider, challenge in decision.challenges:
         scheme, _, params = challenge.partition(" ")
+        error = None
         if scheme.lower() == "bearer":
             error = step_up
             if status.get(provider) == "rejected":
                 error = 'error="invalid_token"'
             elif status.get(provider) == "insufficient_scope" and decision.missing_scopes:
                 error = f'error="insufficient_scope", scope="{" ".join(decision.missing_scopes)}"'
-            if error is not None:
-                challenge = f"{scheme} {params}, {error}" if params else f"{scheme} {error}"
+        elif decision.reason == "insufficient_user_authentication":
+            error = step_up
+        if error is not None:
+            challenge = f"{scheme} {params}, {error}" if params else f"{scheme} {error}"
         seen[challenge] = None
     return ", ".join(seen) or "Bearer"
 
