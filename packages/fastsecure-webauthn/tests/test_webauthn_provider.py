@@ -348,6 +348,14 @@ def test_origins_must_be_secure_and_within_the_rp() -> None:
         WebAuthnProvider(rp_id="https://example.com", rp_name="E", origins="https://example.com")
 
 
+@pytest.mark.parametrize("rp_id", ["127.0.0.1", "10.0.0.5", "::1", "[::1]", "", "a/b"])
+def test_an_rp_id_a_browser_would_refuse_fails_at_start_up(rp_id: str) -> None:
+    """Browsers refuse an IP address as RP id: every ceremony would fail, so start-up does."""
+    host = rp_id.strip("[]") or "x"
+    with pytest.raises(ValueError, match="rp_id"):
+        WebAuthnProvider(rp_id=rp_id, rp_name="E", origins=f"http://{host}:8000")
+
+
 async def test_it_reads_nothing_from_requests_and_registers_by_config(
     provider: WebAuthnProvider,
 ) -> None:

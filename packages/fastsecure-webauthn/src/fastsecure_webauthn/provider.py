@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -80,10 +81,30 @@ def _same_user(a: UserId | None, b: UserId | None) -> bool:
     return a is not None and b is not None and type(a) is type(b) and a == b
 
 
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_rp_id(rp_id: str) -> str:
+    """A bare domain: browsers refuse an IP address as RP id, so it could never work."""
+    if not rp_id or "/" in rp_id or ":" in rp_id:
+        raise ValueError("rp_id must be a bare domain such as 'example.com'")
+    if _is_ip_address(rp_id):
+        raise ValueError(
+            f"rp_id {rp_id!r} is an IP address, which browsers refuse for passkeys; "
+            "use a domain name ('localhost' in development)"
+        )
+    return rp_id.lower()
+
+
 def _check_origin(origin: str, rp_id: str) -> str:
     parsed = urllib.parse.urlsplit(origin)
     host = parsed.hostname or ""
-    local = host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")
+    local = host == "localhost" or host.endswith(".localhost")
     if parsed.scheme != "https" and not (parsed.scheme == "http" and local):
         raise ValueError(f"origin {origin!r} must be https (http only for localhost)")
     if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
@@ -127,7 +148,8 @@ class WebAuthnProvider(AuthenticationProvider):
 
     Args:
         rp_id: the relying party id: the site's registrable domain (``example.com``), or
-            ``localhost`` in development. Credentials are bound to it for good.
+            ``localhost`` in development; never an IP address (browsers refuse one).
+            Credentials are bound to it for good.
         rp_name: the name the browser shows.
         origins: the page origins ceremonies may run on (``https://example.com``); each
             must be within ``rp_id``. http is accepted for localhost only.
@@ -160,8 +182,7 @@ class WebAuthnProvider(AuthenticationProvider):
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not rp_id or "/" in rp_id or ":" in rp_id:
-            raise ValueError("rp_id must be a bare domain such as 'example.com'")
+        rp_id = _check_rp_id(rp_id)
         if not rp_name:
             raise ValueError("rp_name must not be empty")
         if user_verification not in ("required", "preferred", "discouraged"):
@@ -173,7 +194,7 @@ class WebAuthnProvider(AuthenticationProvider):
         listed = [origins] if isinstance(origins, str) else list(origins)
         if not listed:
             raise ValueError("at least one origin is needed")
-        self.rp_id = rp_id.lower()
+        self.rp_id = rp_id
         self.rp_name = rp_name
         self.origins = [_check_origin(o, self.rp_id) for o in listed]
         self.store: WebAuthnStore = store if store is not None else MemoryWebAuthnStore()
