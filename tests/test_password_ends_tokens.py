@@ -188,3 +188,31 @@ async def test_a_change_ends_every_jwt_login_of_the_user(app: App) -> None:
     again = await app.http.post("/auth/change", json=change, headers=bearer)
     assert again.status_code == 401
     assert await app.me(await app.log_in("zoe@example.org", NEW_PASSWORD)) == 200
+
+
+async def test_a_change_racing_a_login_ends_the_token_it_issues(
+    app: App, token_store: TokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login checked the old password; the change ended every login before it issued.
+
+    Its token family starts after that revoke, so the login itself must see the new
+    credential version, revoke its family and refuse: no token outlives the change.
+    """
+    await app.account("zoe@example.org")
+    start = token_store.start_family
+    started: list[str] = []
+
+    async def change_first(family_id: str, *args: Any, **kwargs: Any) -> str:
+        user = await app.accounts.users.get_by_login("zoe@example.org")
+        assert user is not None
+        await app.accounts.change_password(user.user_id, PASSWORD, NEW_PASSWORD)
+        started.append(family_id)
+        return await start(family_id, *args, **kwargs)
+
+    monkeypatch.setattr(token_store, "start_family", change_first)
+    body = {"login": "zoe@example.org", "password": PASSWORD}
+    refused = await app.http.post("/auth/login", json=body)
+    monkeypatch.undo()
+    assert refused.status_code == 401 and "access_token" not in refused.text
+    assert started and await token_store.is_revoked("any-jti", started[0])
+    assert await app.me(await app.log_in("zoe@example.org", NEW_PASSWORD)) == 200

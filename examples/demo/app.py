@@ -358,6 +358,7 @@ def create_app(settings: DemoSettings) -> FastAPI:
             except ForbiddenError:
                 raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF check failed") from None
         target = _next(request, next)
+        response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
         try:
             checked = await accounts.check_password(
                 username,
@@ -365,6 +366,18 @@ def create_app(settings: DemoSettings) -> FastAPI:
                 client_ip=client_address(request),
                 device=request.cookies.get(device_cookie),
             )
+            user = users.remember(user_of(checked))
+            issued = await _start_session(
+                request,
+                response,
+                user.user_id,
+                user.scopes,
+                "password",
+                user.name,
+                factors=[mfa.password_factor(user.user_id)],
+            )
+            # A password reset that ran while this session was being made ends it too.
+            await accounts.ensure_unchanged(checked, issued, issuer=session_provider.provider_name)
         except (LoginRefusedError, RateLimitedError) as refused:
             limited = isinstance(refused, RateLimitedError)
             if isinstance(refused, RateLimitedError):
@@ -386,17 +399,6 @@ def create_app(settings: DemoSettings) -> FastAPI:
             if isinstance(refused, RateLimitedError):
                 answer.headers["Retry-After"] = str(max(1, round(refused.retry_after)))
             return answer
-        user = users.remember(user_of(checked))
-        response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
-        await _start_session(
-            request,
-            response,
-            user.user_id,
-            user.scopes,
-            "password",
-            user.name,
-            factors=[mfa.password_factor(user.user_id)],
-        )
         device = accounts.device_token(username)
         if device is not None:
             response.set_cookie(
@@ -512,7 +514,7 @@ def create_app(settings: DemoSettings) -> FastAPI:
         method: str,
         name: str,
         factors: list[AuthenticationResult] | None = None,
-    ) -> None:
+    ) -> AuthenticationResult:
         """A fresh session id on every login; the id the browser held before is revoked.
 
         Never re-using a presented id is what defeats session fixation. ``factors`` are
@@ -534,6 +536,7 @@ def create_app(settings: DemoSettings) -> FastAPI:
         if not result.success:
             raise HTTPException(status.HTTP_403_FORBIDDEN, str(result.metadata.get("error")))
         session_provider.set_cookie(response, result)
+        return result
 
     @app.get("/account", response_class=HTMLResponse, include_in_schema=False)
     async def account(request: Request, auth: Auth) -> HTMLResponse:
@@ -640,6 +643,12 @@ def create_app(settings: DemoSettings) -> FastAPI:
             checked = await accounts.check_password(
                 body.username, body.password, client_ip=client_address(request)
             )
+            user = users.remember(user_of(checked))
+            result = await jwt_provider.authenticate(
+                {"user_id": user.user_id, "scopes": user.scopes, "metadata": {"name": user.name}}
+            )
+            # A password reset that ran while the tokens were being made ends them too.
+            await accounts.ensure_unchanged(checked, result, issuer=jwt_provider.provider_name)
         except RateLimitedError as exc:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
@@ -652,10 +661,6 @@ def create_app(settings: DemoSettings) -> FastAPI:
                 "Wrong user name or password",
                 headers={"WWW-Authenticate": "Bearer"},
             ) from None
-        user = users.remember(user_of(checked))
-        result = await jwt_provider.authenticate(
-            {"user_id": user.user_id, "scopes": user.scopes, "metadata": {"name": user.name}}
-        )
         return _tokens(result)
 
     @app.post("/api/auth/refresh", tags=["jwt"], responses=_token_responses(401, 503))

@@ -354,3 +354,48 @@ async def test_a_failing_revoker_ends_the_rest_and_fails_the_change(setup: Setup
 
 async def test_a_provider_that_cannot_revoke_is_reported(setup: Setup) -> None:
     assert set(setup.accounts.revokers()) == {"session.revoke_user_sessions"}
+
+
+async def test_a_password_reset_during_a_login_ends_that_login_too(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login checked the old password; the change ran before its session existed.
+
+    The change's "end every login" ran too early to see that session, so the login itself
+    must notice the new credential version, revoke what it issued and refuse.
+    """
+    user = await setup.verified_user("zoe@example.org")
+    store = setup.session.store
+    create = store.create_session_limited
+
+    async def change_first(*args: Any, **kwargs: Any) -> Any:
+        await setup.accounts.change_password(user.user_id, PASSWORD, "changed passphrase")
+        return await create(*args, **kwargs)
+
+    monkeypatch.setattr(store, "create_session_limited", change_first)
+    with pytest.raises(LoginRefusedError):
+        await setup.accounts.login("zoe@example.org", PASSWORD, client_ip="192.0.2.1")
+    monkeypatch.undo()
+    assert await _sessions(setup, user.user_id) == 0, "the racing login's session lives on"
+    refused = setup.events.named("login.failed")[-1]
+    assert refused.detail == {"reason": "password_changed_during_login"}
+    # With the new password, logging in works as ever.
+    issued = await setup.accounts.login(
+        "zoe@example.org", "changed passphrase", client_ip="192.0.2.1"
+    )
+    assert issued.success and await _sessions(setup, user.user_id) == 1
+
+
+async def test_a_user_store_down_after_issuing_revokes_what_was_issued(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await setup.verified_user("zoe@example.org")
+
+    async def down(user_id: Any) -> Any:
+        raise StoreUnavailableError("users down")
+
+    monkeypatch.setattr(setup.provider.users, "get_user", down)
+    with pytest.raises(StoreUnavailableError):
+        await setup.accounts.login("zoe@example.org", PASSWORD, client_ip="192.0.2.1")
+    monkeypatch.undo()
+    assert await _sessions(setup, user.user_id) == 0

@@ -622,11 +622,52 @@ class PasswordAccounts:
         issued = await self.manager.evaluate(AuthenticationRequirement([issuer]), {issuer: data})
         if not issued.success:
             raise LoginRefusedError(str(issued.metadata.get("error") or "login refused"))
+        await self.ensure_unchanged(checked, issued, issuer=issuer)
         await self.manager.emit(
             LoginSucceeded(provider=issuer, user_id=user.user_id, detail={"method": "password"})
         )
         issued.metadata["user"] = user
         return issued
+
+    async def ensure_unchanged(
+        self, checked: AuthenticationResult, issued: AuthenticationResult, *, issuer: str
+    ) -> None:
+        """Refuse a login whose password was reset or changed while it was being issued.
+
+        A reset bumps the account's credential version and then ends every login of the
+        user. A login that checked the old password just before can issue its session or
+        token just after that end, and would outlive the reset. Reading the version once
+        the credential exists closes the gap: a bump before this read is seen here, and a
+        bump after it is followed by a revoke that finds the new credential.
+
+        :meth:`login` calls this; call it yourself after :meth:`check_password` when your
+        app issues the credential (``issuer``: the provider's name). On a changed password
+        it revokes ``issued`` and raises :class:`LoginRefusedError`; when the user store
+        cannot answer it revokes ``issued`` and re-raises.
+        """
+        before = user_of(checked)
+        try:
+            now = await self.users.get_user(before.user_id)
+        except Exception:
+            await self._revoke_issued(issued, issuer)
+            raise
+        if now is not None and now.credential_version == before.credential_version:
+            return
+        await self._revoke_issued(issued, issuer)
+        await self.manager.emit(
+            LoginFailed(
+                provider=self.provider.provider_name,
+                user_id=before.user_id,
+                detail={"reason": "password_changed_during_login"},
+            )
+        )
+        raise LoginRefusedError("Wrong login or password.")
+
+    async def _revoke_issued(self, issued: AuthenticationResult, issuer: str) -> None:
+        fields = ("session_id", "access_token", "refresh_token")
+        data = {name: value for name in fields if (value := getattr(issued, name)) is not None}
+        if data:
+            await self.manager.revoke_authentication(issuer, data)
 
     def device_token(self, login: str) -> str | None:
         """A device cookie value for a browser that just logged in (see ``LoginLimits``)."""
