@@ -81,24 +81,18 @@ def _same_user(a: UserId | None, b: UserId | None) -> bool:
     return a is not None and b is not None and type(a) is type(b) and a == b
 
 
-def _is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _check_rp_id(rp_id: str) -> str:
     """A bare domain: browsers refuse an IP address as RP id, so it could never work."""
     if not rp_id or "/" in rp_id or ":" in rp_id:
         raise ValueError("rp_id must be a bare domain such as 'example.com'")
-    if _is_ip_address(rp_id):
-        raise ValueError(
-            f"rp_id {rp_id!r} is an IP address, which browsers refuse for passkeys; "
-            "use a domain name ('localhost' in development)"
-        )
-    return rp_id.lower()
+    try:
+        ipaddress.ip_address(rp_id)
+    except ValueError:
+        return rp_id.lower()
+    raise ValueError(
+        f"rp_id {rp_id!r} is an IP address, which browsers refuse for passkeys; "
+        "use a domain name ('localhost' in development)"
+    )
 
 
 def _check_origin(origin: str, rp_id: str) -> str:
