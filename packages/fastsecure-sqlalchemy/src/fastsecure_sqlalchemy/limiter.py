@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from fastsecure import StoreUnavailableError
 from fastsecure.ratelimit import Backoff, LimitState, RateLimit, RateLimiter, hashed_key
 
+from ._connections import connection
+
 logger = logging.getLogger("fastsecure.sqlalchemy")
 
 T = TypeVar("T")
@@ -122,14 +124,14 @@ class Database:
 
     @asynccontextmanager
     async def _transaction(self, lock: bool) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        async with connection(self.engine) as conn:
             if self.dialect in ("postgresql", "mysql", "mariadb"):
                 await conn.execution_options(isolation_level="READ COMMITTED")
             if lock and self.dialect == "sqlite":
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
+            except Exception:  # cancelled: no rollback round trip, connection() drops it
                 await conn.rollback()
                 raise
             await conn.commit()

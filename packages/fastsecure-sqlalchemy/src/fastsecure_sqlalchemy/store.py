@@ -52,6 +52,7 @@ from fastsecure.stores import (
     utcnow,
 )
 
+from ._connections import connection
 from ._errors import MY_DEADLOCK, FailureLog, error_code, is_already_exists, is_unique_violation
 from .schema import DEFAULT_PREFIX, USER_ID_LENGTH, StoreTables, define_tables
 from .schema import tables as default_tables
@@ -266,7 +267,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
         """One connection for one statement; the statement commits on its own."""
-        async with self.engine.connect() as conn:
+        async with connection(self.engine) as conn:
             yield conn
             if conn.in_transaction():
                 await conn.commit()
@@ -278,14 +279,14 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         ``immediate`` takes SQLite's write lock up front (BEGIN IMMEDIATE), which serializes
         writers across processes without the read-then-upgrade deadlock.
         """
-        async with self.engine.connect() as conn:
+        async with connection(self.engine) as conn:
             if self.dialect in ("postgresql", "mysql", "mariadb"):
                 await conn.execution_options(isolation_level="READ COMMITTED")
             if immediate and self.dialect == "sqlite":
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
+            except Exception:  # cancelled: no rollback round trip, connection() drops it
                 await conn.rollback()
                 raise
             await conn.commit()
@@ -331,7 +332,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         if self.dialect in ("mysql", "mariadb"):
             name = f"fastsecure:{self.engine.url.database}:{self.tables.prefix}"[:64]
             wait = max(1, math.ceil(self._ddl_timeout))
-            async with self.engine.connect() as conn:
+            async with connection(self.engine) as conn:
                 got = (await conn.execute(select(func.get_lock(name, wait)))).scalar()
                 if got != 1:
                     raise TimeoutError("another process holds the create_tables lock")
@@ -606,7 +607,7 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         shared lock from the duplicate-key check and deadlock on the upgrade.
         """
         locks = self.tables.session_locks
-        async with self.engine.connect() as conn:
+        async with connection(self.engine) as conn:
             exists_stmt = select(locks.c.user_key).where(locks.c.user_key == user_key)
             if (await conn.execute(exists_stmt)).first() is not None:
                 await conn.rollback()
