@@ -45,16 +45,18 @@ class PoolWatch:
         self.invalidated += 1
 
 
+@pytest.mark.parametrize("via", ["connection", "store._connect"])
 @pytest.mark.parametrize("backend_name", ["sqlite", "postgresql", "mariadb"])
 async def test_a_connection_cancelled_mid_call_is_dropped_not_reset(
-    make_store: Callable[..., Any], backend_name: str
+    make_store: Callable[..., Any], backend_name: str, via: str
 ) -> None:
     store: DatabaseSessionStore = await make_store(backend_name)
     watch = PoolWatch(store)
     entered = asyncio.Event()
+    checkout = (lambda: connection(store.engine)) if via == "connection" else store._connect
 
     async def cut_off() -> None:
-        async with connection(store.engine) as conn:
+        async with checkout() as conn:
             await conn.execute(text("SELECT 1"))
             entered.set()
             await asyncio.sleep(60)  # stands for a driver round trip that never answers

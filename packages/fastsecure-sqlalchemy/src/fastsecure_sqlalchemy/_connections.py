@@ -17,6 +17,14 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
+def drop_if_cut_off(conn: AsyncConnection, exc: BaseException) -> None:
+    """Invalidate ``conn`` when ``exc`` cut its call off (a cancellation, an exit)."""
+    if not isinstance(exc, Exception):
+        # The sync form: it terminates the driver's connection without awaiting, so a
+        # frozen server cannot hold the cancelled call up here.
+        conn.sync_connection.invalidate(exc)  # type: ignore[union-attr]
+
+
 @asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """``engine.connect()``; a connection whose call was cancelled is dropped, not reused."""
@@ -24,8 +32,5 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         try:
             yield conn
         except BaseException as exc:
-            if not isinstance(exc, Exception):  # cancelled (or exiting) mid-call
-                # The sync form: it terminates the driver's connection without awaiting,
-                # so a frozen server cannot hold the cancelled call up here.
-                conn.sync_connection.invalidate(exc)  # type: ignore[union-attr]
+            drop_if_cut_off(conn, exc)
             raise

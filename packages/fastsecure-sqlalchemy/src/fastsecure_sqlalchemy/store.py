@@ -52,7 +52,7 @@ from fastsecure.stores import (
     utcnow,
 )
 
-from ._connections import connection
+from ._connections import connection, drop_if_cut_off
 from ._errors import MY_DEADLOCK, FailureLog, error_code, is_already_exists, is_unique_violation
 from .schema import DEFAULT_PREFIX, USER_ID_LENGTH, StoreTables, define_tables
 from .schema import tables as default_tables
@@ -266,11 +266,19 @@ class DatabaseSessionStore(SessionStore, TokenStore):
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        """One connection for one statement; the statement commits on its own."""
-        async with connection(self.engine) as conn:
-            yield conn
-            if conn.in_transaction():
-                await conn.commit()
+        """One connection for one statement; the statement commits on its own.
+
+        The hot path (a session check), so :func:`connection`'s guard is inlined here
+        rather than nested: one context manager per call instead of two.
+        """
+        async with self.engine.connect() as conn:
+            try:
+                yield conn
+                if conn.in_transaction():
+                    await conn.commit()
+            except BaseException as exc:
+                drop_if_cut_off(conn, exc)
+                raise
 
     @asynccontextmanager
     async def _transaction(self, *, immediate: bool = False) -> AsyncIterator[AsyncConnection]:
