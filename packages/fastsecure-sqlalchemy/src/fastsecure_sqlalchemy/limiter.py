@@ -14,8 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -30,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from fastsecure import StoreUnavailableError
 from fastsecure.ratelimit import Backoff, LimitState, RateLimit, RateLimiter, hashed_key
 
-from ._connections import connection
+from ._connections import transaction
 
 logger = logging.getLogger("fastsecure.sqlalchemy")
 
@@ -98,7 +97,7 @@ class Database:
                 for attempt in range(_RETRIES):
                     last = attempt == _RETRIES - 1
                     try:
-                        async with self._transaction(lock) as conn:
+                        async with transaction(self.engine, immediate=lock) as conn:
                             return await work(conn)
                     except sa_exc.IntegrityError:
                         if retry_duplicates and not last:
@@ -121,20 +120,6 @@ class Database:
         raise StoreUnavailableError(
             f"{self.dialect} {what} failed ({type(cause).__name__})"
         ) from exc
-
-    @asynccontextmanager
-    async def _transaction(self, lock: bool) -> AsyncIterator[AsyncConnection]:
-        async with connection(self.engine) as conn:
-            if self.dialect in ("postgresql", "mysql", "mariadb"):
-                await conn.execution_options(isolation_level="READ COMMITTED")
-            if lock and self.dialect == "sqlite":
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except Exception:  # cancelled: no rollback round trip, connection() drops it
-                await conn.rollback()
-                raise
-            await conn.commit()
 
     def insert_ignore(self, table: Table, values: Mapping[str, Any]) -> Any:
         """An INSERT that does nothing when the primary key exists."""

@@ -8,7 +8,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -52,7 +52,7 @@ from fastsecure.stores import (
     utcnow,
 )
 
-from ._connections import connection, drop_if_cut_off
+from ._connections import connection, transaction
 from ._errors import MY_DEADLOCK, FailureLog, error_code, is_already_exists, is_unique_violation
 from .schema import DEFAULT_PREFIX, USER_ID_LENGTH, StoreTables, define_tables
 from .schema import tables as default_tables
@@ -264,40 +264,15 @@ class DatabaseSessionStore(SessionStore, TokenStore):
         if not task.cancelled() and task.exception() is not None:
             logger.debug("abandoned %s call ended with %s", self.dialect, type(task.exception()))
 
-    @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[AsyncConnection]:
-        """One connection for one statement; the statement commits on its own.
+    def _connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One connection for one statement; the statement commits on its own."""
+        return connection(self.engine)
 
-        The hot path (a session check), so :func:`connection`'s guard is inlined here
-        rather than nested: one context manager per call instead of two.
-        """
-        async with self.engine.connect() as conn:
-            try:
-                yield conn
-                if conn.in_transaction():
-                    await conn.commit()
-            except BaseException as exc:
-                drop_if_cut_off(conn, exc)
-                raise
-
-    @asynccontextmanager
-    async def _transaction(self, *, immediate: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A READ COMMITTED transaction: each statement sees what earlier lock holders committed.
-
-        ``immediate`` takes SQLite's write lock up front (BEGIN IMMEDIATE), which serializes
-        writers across processes without the read-then-upgrade deadlock.
-        """
-        async with connection(self.engine) as conn:
-            if self.dialect in ("postgresql", "mysql", "mariadb"):
-                await conn.execution_options(isolation_level="READ COMMITTED")
-            if immediate and self.dialect == "sqlite":
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except Exception:  # cancelled: no rollback round trip, connection() drops it
-                await conn.rollback()
-                raise
-            await conn.commit()
+    def _transaction(
+        self, *, immediate: bool = False
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A READ COMMITTED transaction (``immediate``: SQLite's write lock up front)."""
+        return transaction(self.engine, immediate=immediate)
 
     @asynccontextmanager
     async def _durable(self) -> AsyncIterator[AsyncConnection]:
