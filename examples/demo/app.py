@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fastsecure import AuthenticationManager, AuthenticationResult, ForbiddenError, RateLimitedError
 from fastsecure.config import load_toml
-from fastsecure.decision import INSUFFICIENT_USER_AUTHENTICATION
 from fastsecure.fastapi.openapi import auth_responses
+from fastsecure.fastapi.responses import is_step_up
 from fastsecure.ratelimit import ClientAddress
 from fastsecure_jwt import JWTAuthenticationProvider
 from fastsecure_oauth import OAuth2Provider, OAuthFlow, safe_next
@@ -57,9 +57,6 @@ LOGIN_REASONS = {
     "elsewhere): log in again.",
 }
 OIDC_CLIENT_ID = "fastsecure-demo"
-# The challenge parameter of core's 401 for a login without the factors a requirement
-# demands (RFC 9470); every scheme's challenge carries it, the session's Cookie one too.
-STEP_UP_ERROR = f'error="{INSUFFICIENT_USER_AUTHENTICATION}"'
 
 
 # No ``from __future__ import annotations`` here: FastAPI must see the ``Annotated`` aliases
@@ -307,7 +304,7 @@ def create_app(settings: DemoSettings) -> FastAPI:
                 answer.headers[name] = value
             return answer
         challenge = (exc.headers or {}).get("WWW-Authenticate", "")
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED and STEP_UP_ERROR in challenge:
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED and is_step_up(challenge):
             # Logged in, but this page wants fresher or more factors: the step-up page asks
             # for them and comes back (a form post comes back to the account page).
             back = path + (f"?{request.url.query}" if request.url.query else "")

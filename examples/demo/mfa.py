@@ -22,7 +22,7 @@ from webauthn.helpers import bytes_to_base64url
 from fastsecure import AuthenticationManager, AuthenticationResult, RateLimitedError
 from fastsecure.decision import INSUFFICIENT_USER_AUTHENTICATION
 from fastsecure.fastapi.openapi import auth_responses
-from fastsecure.fastapi.responses import DETAILS
+from fastsecure.fastapi.responses import DETAILS, step_up_challenge
 from fastsecure.results import UserId
 from fastsecure_password import LoginRefusedError, PasswordAccounts
 from fastsecure_redis import RedisSessionStore
@@ -44,7 +44,6 @@ SECOND_FACTORS = ("otp", "hwk", "swk")
 STEP_UP_MAX_AGE = 300  # seconds; the same figure as fastsecure.toml's requirement
 ENROL_STEP_UP = "/step-up?next=/account"  # where adding a factor sends an unproven session
 STEP_UP_DETAIL = DETAILS[INSUFFICIENT_USER_AUTHENTICATION]  # core's 401 detail (RFC 9470)
-STEP_UP_ERROR = f'error="{INSUFFICIENT_USER_AUTHENTICATION}", max_age={STEP_UP_MAX_AGE}'
 FACTOR_NAMES = {
     "pwd": "password",
     "otp": "authenticator app (TOTP)",
@@ -202,7 +201,7 @@ def add_routes(
 
     def step_up_first_json() -> JSONResponse:
         # The answer core gives an under-assured session (RFC 9470), plus where to step up.
-        challenge = f"{sessions.challenge()}, {STEP_UP_ERROR}"
+        challenge = step_up_challenge(sessions.challenge(), STEP_UP_MAX_AGE)
         return JSONResponse(
             {"detail": STEP_UP_DETAIL, "step_up": ENROL_STEP_UP},
             401,

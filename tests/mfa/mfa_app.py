@@ -19,6 +19,7 @@ from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from fastsecure import AuthenticationResult, BadRequestError, ForbiddenError, RateLimitedError
+from fastsecure.fastapi.responses import step_up_challenge
 from fastsecure.ratelimit import Backoff
 from fastsecure_session import SessionAuthenticationProvider
 from fastsecure_totp import SecretCipher, TotpProvider
@@ -252,10 +253,7 @@ def create_app(origin: str, *, rp_id: str = "localhost") -> MfaApp:
                 {"detail": "a fresh second factor is required"},
                 401,
                 headers={
-                    "WWW-Authenticate": 'Cookie realm="session", '
-                    'error="insufficient_user_authentication", '
-                    'error_description="A second factor within 5 minutes is required", '
-                    f"max_age={STEP_UP_MAX_AGE}"
+                    "WWW-Authenticate": step_up_challenge(session.challenge(), STEP_UP_MAX_AGE)
                 },
             )
         return page("Security settings", f'<p id="factors">{" ".join(result.metadata["amr"])}</p>')

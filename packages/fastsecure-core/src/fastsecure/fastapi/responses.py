@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Send
 
-from ..decision import Decision, Outcome
+from ..decision import INSUFFICIENT_USER_AUTHENTICATION, Decision, Outcome
 from ..exceptions import RateLimitedError, StoreUnavailableError
 from ..results import FailureReason
 
@@ -78,6 +78,28 @@ class HTTPAnswer:
         return HTTPException(self.status_code, self.detail, headers=self.headers or None)
 
 
+def step_up_challenge(challenge: str, max_age: float | None = None) -> str:
+    """``challenge`` marked as an RFC 9470 step-up: "authenticate again, with more factors".
+
+    What the table below adds to every challenge of an ``insufficient_user_authentication``
+    refusal; public so an app's own 401 for the same reason says it the same way.
+    """
+    params = f'error="{INSUFFICIENT_USER_AUTHENTICATION}"'
+    if max_age is not None:
+        params += f", max_age={int(max_age)}"
+    return _with_params(challenge, params)
+
+
+def is_step_up(www_authenticate: str) -> bool:
+    """Whether a ``WWW-Authenticate`` value asks for a step-up (see :func:`step_up_challenge`)."""
+    return f'error="{INSUFFICIENT_USER_AUTHENTICATION}"' in www_authenticate
+
+
+def _with_params(challenge: str, params: str) -> str:
+    scheme, _, existing = challenge.partition(" ")
+    return f"{scheme} {existing}, {params}" if existing else f"{scheme} {params}"
+
+
 def _www_authenticate(decision: Decision) -> str:
     """The challenges, each once, with RFC 6750 error parameters on Bearer ones.
 
@@ -88,28 +110,20 @@ def _www_authenticate(decision: Decision) -> str:
     user's login, not one scheme, and a session-only client must be able to tell it apart.
     """
     status = {p.provider: p.status for p in decision.providers}
-    step_up = None
-    if decision.reason == "ambiguous_credentials":
-        step_up = 'error="invalid_request"'
-    elif decision.reason == "insufficient_user_authentication":  # RFC 9470 section 3
-        step_up = 'error="insufficient_user_authentication"'
-        requirement = decision.requirement
-        if requirement is not None and requirement.max_age is not None:
-            step_up += f", max_age={int(requirement.max_age)}"
+    step_up = decision.reason == INSUFFICIENT_USER_AUTHENTICATION  # RFC 9470 section 3
+    max_age = decision.requirement.max_age if decision.requirement is not None else None
     seen: dict[str, None] = {}
     for provider, challenge in decision.challenges:
-        scheme, _, params = challenge.partition(" ")
-        error = None
-        if scheme.lower() == "bearer":
-            error = step_up
-            if status.get(provider) == "rejected":
-                error = 'error="invalid_token"'
-            elif status.get(provider) == "insufficient_scope" and decision.missing_scopes:
-                error = f'error="insufficient_scope", scope="{" ".join(decision.missing_scopes)}"'
-        elif decision.reason == "insufficient_user_authentication":
-            error = step_up
-        if error is not None:
-            challenge = f"{scheme} {params}, {error}" if params else f"{scheme} {error}"
+        bearer = challenge.partition(" ")[0].lower() == "bearer"
+        if bearer and status.get(provider) == "rejected":
+            challenge = _with_params(challenge, 'error="invalid_token"')
+        elif bearer and status.get(provider) == "insufficient_scope" and decision.missing_scopes:
+            scope = " ".join(decision.missing_scopes)
+            challenge = _with_params(challenge, f'error="insufficient_scope", scope="{scope}"')
+        elif step_up:
+            challenge = step_up_challenge(challenge, max_age)
+        elif bearer and decision.reason == "ambiguous_credentials":
+            challenge = _with_params(challenge, 'error="invalid_request"')
         seen[challenge] = None
     return ", ".join(seen) or "Bearer"
 
@@ -201,6 +215,8 @@ __all__ = [
     "HTTPAnswer",
     "http_answer",
     "install_exception_handlers",
+    "is_step_up",
     "send_answer",
+    "step_up_challenge",
     "websocket_close",
 ]
